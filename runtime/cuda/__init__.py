@@ -1,0 +1,1 @@
+"""CUDA support. Importing this package never imports pycuda: only :mod:`runtime.cuda.device` does."""

@@ -1,0 +1,317 @@
+// Generic weight-consumer kernels shared by every quantization format.
+//
+// A format is a struct F with
+//   QK      weights per block,            BYTES  bytes per block,
+//   GW      weights per decode group (a multiple of 4),  NG = QK / GW groups per block,
+//   TILE_K  K tile of the tensor-core matmul (a multiple of the span of positions any group covers),
+//   static __device__ void decode(const uint8_t* block, int g, float v[GW]);
+//   static __device__ int run_start(int g, int r);   // position in the block of v[4r .. 4r+3]
+// Groups are numbered so that the groups of one TILE_K-aligned K range are consecutive.
+// A format's .cu file defines F and expands PLUGRT_QUANT_KERNELS(prefix, F), which emits the
+// extern "C" kernels the Python launchers in runtime/quant_cuda.py call.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <mma.h>
+#include <stdint.h>
+
+namespace plugrt {
+
+__device__ __forceinline__ uint32_t ld_u16(const uint8_t* p) { return *reinterpret_cast<const uint16_t*>(p); }
+__device__ __forceinline__ uint32_t ld_u32(const uint8_t* p) { return *reinterpret_cast<const uint32_t*>(p); }
+__device__ __forceinline__ float ld_half(const uint8_t* p) { return __half2float(*reinterpret_cast<const __half*>(p)); }
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ void store4(float* p, const float* v) {
+    *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
+}
+__device__ __forceinline__ void store4(__half* p, const float* v) {
+    __half2* q = reinterpret_cast<__half2*>(p);
+    q[0] = __floats2half2_rn(v[0], v[1]);
+    q[1] = __floats2half2_rn(v[2], v[3]);
+}
+__device__ __forceinline__ void store4(__nv_bfloat16* p, const float* v) {
+    __nv_bfloat162* q = reinterpret_cast<__nv_bfloat162*>(p);
+    q[0] = __floats2bfloat162_rn(v[0], v[1]);
+    q[1] = __floats2bfloat162_rn(v[2], v[3]);
+}
+
+// ---------------------------------------------------------------- dequantize / row gather
+// out[r, :] = dequant(w[src(r), :]) with src(r) = ids ? ids[r] : r; rows with an id outside
+// [0, n_src_rows) come out as zeros.
+template <class F, class T>
+__device__ __forceinline__ void dequant_rows(const uint8_t* __restrict__ w, const int* __restrict__ ids,
+                                             T* __restrict__ out, int row_bytes, int n_cols, int n_rows,
+                                             int n_src_rows) {
+    const int n_groups = n_cols / F::GW;
+    const size_t total = (size_t)n_rows * n_groups;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+        const int r = (int)(i / n_groups), G = (int)(i % n_groups);
+        const int b = G / F::NG, g = G % F::NG;
+        const int src = ids ? ids[r] : r;
+        float v[F::GW];
+        if (src >= 0 && src < n_src_rows) {
+            F::decode(w + (size_t)src * row_bytes + (size_t)b * F::BYTES, g, v);
+        } else {
+#pragma unroll
+            for (int j = 0; j < F::GW; ++j) v[j] = 0.f;
+        }
+        T* o = out + (size_t)r * n_cols + (size_t)b * F::QK;
+#pragma unroll
+        for (int q = 0; q < F::GW / 4; ++q) store4(o + F::run_start(g, q), v + 4 * q);
+    }
+}
+
+// ---------------------------------------------------------------- fused matvec (decode)
+constexpr int MV_WARPS = 4;  // one warp per weight row, MV_WARPS rows per block
+
+// out[i * n_out + row] = sum_c x[i * n_cols + c] * W[row, c] for i < n_x <= NR; fp32 accumulation.
+template <class F, int NR>
+__device__ __forceinline__ void matvec_rows(const float* __restrict__ x, int n_x, const uint8_t* __restrict__ w,
+                                            float* __restrict__ out, int row_bytes, int n_cols, int n_out, int row) {
+    const int lane = threadIdx.x & 31;
+    const uint8_t* wr = w + (size_t)row * row_bytes;
+    const int n_groups = n_cols / F::GW;
+    float acc[NR];
+#pragma unroll
+    for (int i = 0; i < NR; ++i) acc[i] = 0.f;
+#pragma unroll 4
+    for (int G = lane; G < n_groups; G += 32) {
+        const int b = G / F::NG, g = G % F::NG;
+        float v[F::GW];
+        F::decode(wr + (size_t)b * F::BYTES, g, v);
+        const float* xb = x + (size_t)b * F::QK;
+#pragma unroll
+        for (int q = 0; q < F::GW / 4; ++q) {
+            const int p = F::run_start(g, q);
+#pragma unroll
+            for (int i = 0; i < NR; ++i) {
+                if (i < n_x) {
+                    const float4 xv = *reinterpret_cast<const float4*>(xb + (size_t)i * n_cols + p);
+                    acc[i] += v[4 * q] * xv.x + v[4 * q + 1] * xv.y + v[4 * q + 2] * xv.z + v[4 * q + 3] * xv.w;
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < NR; ++i) {
+        const float s = warp_sum(acc[i]);
+        if (lane == 0 && i < n_x) out[(size_t)i * n_out + row] = s;
+    }
+}
+
+template <class F, int NR>
+__device__ __forceinline__ void matvec(const float* x, const uint8_t* w, float* out, int n_x, int row_bytes,
+                                       int n_cols, int n_out) {
+    const int row = blockIdx.x * MV_WARPS + (threadIdx.x >> 5);
+    if (row < n_out) matvec_rows<F, NR>(x, n_x, w, out, row_bytes, n_cols, n_out, row);
+}
+
+// Pair p = (t, j) of blockIdx.y uses expert ids[p] and input row x[t, x_rows == 1 ? 0 : j];
+// out[p, :] = W[ids[p]] @ x_row. Invalid ids give zeros.
+template <class F>
+__device__ __forceinline__ void matvec_experts(const float* x, const uint8_t* w, const int* ids, float* out,
+                                               int expert_bytes, int row_bytes, int n_cols, int n_out, int k,
+                                               int x_rows, int n_experts) {
+    const int pair = blockIdx.y, t = pair / k, j = pair % k;
+    const int row = blockIdx.x * MV_WARPS + (threadIdx.x >> 5);
+    if (row >= n_out) return;
+    const int e = ids[pair];
+    float* o = out + (size_t)pair * n_out;
+    if (e < 0 || e >= n_experts) {
+        if ((threadIdx.x & 31) == 0) o[row] = 0.f;
+        return;
+    }
+    const float* xr = x + ((size_t)t * x_rows + (x_rows == 1 ? 0 : j)) * n_cols;
+    matvec_rows<F, 1>(xr, 1, w + (size_t)e * expert_bytes, o, row_bytes, n_cols, n_out, row);
+}
+
+// ---------------------------------------------------------------- tensor-core matmul (prefill)
+constexpr int MM_BM = 64;  // weight rows (outputs) per block
+constexpr int MM_BN = 64;  // activation rows (tokens) per block
+constexpr int MM_THREADS = 128;
+
+template <class F>
+struct MMSmem {
+    static constexpr int LDK = F::TILE_K + 8;  // halves; padding against bank conflicts
+    static constexpr int LDC = MM_BM + 4;      // floats
+    static constexpr int IN_BYTES = (MM_BN + MM_BM) * LDK * 2;
+    static constexpr int C_BYTES = MM_BN * LDC * 4;
+    static constexpr int BYTES = IN_BYTES > C_BYTES ? IN_BYTES : C_BYTES;
+};
+
+// One 64x64 output tile: orow[n][m0 + m] = sum_c xrow[n][c] * W[m0 + m, c] for n < n_rows.
+// Weights are dequantized into shared memory as fp16, activations converted to fp16, the product
+// accumulates in fp32 on tensor cores (wmma 16x16x16). Four warps, each a 32x32 sub-tile.
+template <class F>
+__device__ void mma_tile(unsigned char* smem, const float* const* xrow, float* const* orow, int n_rows,
+                         const uint8_t* __restrict__ w, int row_bytes, int n_cols, int n_out, int m0) {
+    using namespace nvcuda;
+    constexpr int BK = F::TILE_K, LDK = MMSmem<F>::LDK, LDC = MMSmem<F>::LDC;
+    __half* sx = reinterpret_cast<__half*>(smem);  // [MM_BN][LDK]
+    __half* sw = sx + MM_BN * LDK;                 // [MM_BM][LDK]
+    float* sc = reinterpret_cast<float*>(smem);    // [MM_BN][LDC], after the K loop
+    const int tid = threadIdx.x, warp = tid >> 5, wn = warp >> 1, wm = warp & 1;
+
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
+#pragma unroll
+    for (int i = 0; i < 2; ++i)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.f);
+
+    for (int k0 = 0; k0 < n_cols; k0 += BK) {
+        for (int i = tid; i < MM_BN * (BK / 4); i += MM_THREADS) {
+            const int n = i / (BK / 4), c = (i % (BK / 4)) * 4;
+            float v[4] = {0.f, 0.f, 0.f, 0.f};
+            if (n < n_rows && k0 + c < n_cols) {
+                const float4 f = *reinterpret_cast<const float4*>(xrow[n] + k0 + c);
+                v[0] = f.x; v[1] = f.y; v[2] = f.z; v[3] = f.w;
+            }
+            store4(sx + n * LDK + c, v);
+        }
+        constexpr int GPT = BK / F::GW;  // groups per tile row
+        for (int i = tid; i < MM_BM * GPT; i += MM_THREADS) {
+            const int m = i / GPT, G = k0 / F::GW + i % GPT;
+            const int b = G / F::NG, g = G % F::NG;
+            float v[F::GW];
+            if (m0 + m < n_out && b * F::QK < n_cols) {
+                F::decode(w + (size_t)(m0 + m) * row_bytes + (size_t)b * F::BYTES, g, v);
+            } else {
+#pragma unroll
+                for (int j = 0; j < F::GW; ++j) v[j] = 0.f;
+            }
+#pragma unroll
+            for (int q = 0; q < F::GW / 4; ++q) store4(sw + m * LDK + b * F::QK + F::run_start(g, q) - k0, v + 4 * q);
+        }
+        __syncthreads();
+#pragma unroll
+        for (int kk = 0; kk < BK; kk += 16) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a[2];
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> bt[2];
+#pragma unroll
+            for (int i = 0; i < 2; ++i) wmma::load_matrix_sync(a[i], sx + (wn * 32 + i * 16) * LDK + kk, LDK);
+#pragma unroll
+            for (int j = 0; j < 2; ++j) wmma::load_matrix_sync(bt[j], sw + (wm * 32 + j * 16) * LDK + kk, LDK);
+#pragma unroll
+            for (int i = 0; i < 2; ++i)
+#pragma unroll
+                for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], a[i], bt[j], acc[i][j]);
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int i = 0; i < 2; ++i)
+#pragma unroll
+        for (int j = 0; j < 2; ++j)
+            wmma::store_matrix_sync(sc + (wn * 32 + i * 16) * LDC + wm * 32 + j * 16, acc[i][j], LDC,
+                                    wmma::mem_row_major);
+    __syncthreads();
+    for (int i = tid; i < MM_BN * MM_BM; i += MM_THREADS) {
+        const int n = i / MM_BM, m = i % MM_BM;
+        if (n < n_rows && m0 + m < n_out) orow[n][m0 + m] = sc[n * LDC + m];
+    }
+    __syncthreads();
+}
+
+// out[t, :] = W @ x[t, :]; grid (ceil(n_out / MM_BM), ceil(n_tok / MM_BN)).
+template <class F>
+__device__ __forceinline__ void matmul(const float* x, const uint8_t* w, float* out, int row_bytes, int n_cols,
+                                       int n_out, int n_tok) {
+    __shared__ __align__(128) unsigned char smem[MMSmem<F>::BYTES];
+    __shared__ const float* xrow[MM_BN];
+    __shared__ float* orow[MM_BN];
+    const int n0 = blockIdx.y * MM_BN;
+    if (threadIdx.x < MM_BN) {
+        const int t = min(n0 + (int)threadIdx.x, n_tok - 1);
+        xrow[threadIdx.x] = x + (size_t)t * n_cols;
+        orow[threadIdx.x] = out + (size_t)t * n_out;
+    }
+    __syncthreads();
+    mma_tile<F>(smem, xrow, orow, min(MM_BN, n_tok - n0), w, row_bytes, n_cols, n_out, blockIdx.x * MM_BM);
+}
+
+// MoE prefill: grid (ceil(n_out / MM_BM), n_experts). Block (., e) collects the (token, slot) pairs
+// that chose expert e, MM_BN at a time, and multiplies them by expert e's tile; experts nobody
+// chose are never read. out[t, j, :] = W[ids[t, j]] @ x[t, x_rows == 1 ? 0 : j, :]. Pairs with an
+// invalid id are left unwritten.
+template <class F>
+__device__ __forceinline__ void matmul_experts(const float* x, const uint8_t* w, const int* ids, float* out,
+                                               int expert_bytes, int row_bytes, int n_cols, int n_out, int n_tok,
+                                               int k, int x_rows) {
+    __shared__ __align__(128) unsigned char smem[MMSmem<F>::BYTES];
+    __shared__ const float* xrow[MM_BN];
+    __shared__ float* orow[MM_BN];
+    __shared__ int pairs[2 * MM_BN];
+    __shared__ int count;
+    const int e = blockIdx.y, tid = threadIdx.x, m0 = blockIdx.x * MM_BM, total = n_tok * k;
+    const uint8_t* we = w + (size_t)e * expert_bytes;
+    if (tid == 0) count = 0;
+    __syncthreads();
+    for (int base = 0; base < total || count > 0; base += MM_BN) {
+        if (base < total && tid < MM_BN && base + tid < total && ids[base + tid] == e)
+            pairs[atomicAdd(&count, 1)] = base + tid;
+        __syncthreads();
+        const int c = count;
+        if (c >= MM_BN || (base + MM_BN >= total && c > 0)) {
+            const int n = min(c, MM_BN);
+            if (tid < n) {
+                const int p = pairs[tid], t = p / k, j = p % k;
+                xrow[tid] = x + ((size_t)t * x_rows + (x_rows == 1 ? 0 : j)) * n_cols;
+                orow[tid] = out + (size_t)p * n_out;
+            }
+            __syncthreads();
+            mma_tile<F>(smem, xrow, orow, n, we, row_bytes, n_cols, n_out, m0);
+            if (tid < c - n) pairs[tid] = pairs[n + tid];
+            __syncthreads();
+            if (tid == 0) count = c - n;
+        }
+        __syncthreads();
+    }
+}
+
+}  // namespace plugrt
+
+#define PLUGRT_QUANT_KERNELS(P, F)                                                                              \
+    extern "C" __global__ void P##_dequant_f32(const uint8_t* w, const int* ids, float* out, int row_bytes,     \
+                                               int n_cols, int n_rows, int n_src_rows) {                        \
+        plugrt::dequant_rows<F, float>(w, ids, out, row_bytes, n_cols, n_rows, n_src_rows);                     \
+    }                                                                                                           \
+    extern "C" __global__ void P##_dequant_f16(const uint8_t* w, const int* ids, __half* out, int row_bytes,    \
+                                               int n_cols, int n_rows, int n_src_rows) {                        \
+        plugrt::dequant_rows<F, __half>(w, ids, out, row_bytes, n_cols, n_rows, n_src_rows);                    \
+    }                                                                                                           \
+    extern "C" __global__ void P##_dequant_bf16(const uint8_t* w, const int* ids, __nv_bfloat16* out,           \
+                                                int row_bytes, int n_cols, int n_rows, int n_src_rows) {        \
+        plugrt::dequant_rows<F, __nv_bfloat16>(w, ids, out, row_bytes, n_cols, n_rows, n_src_rows);             \
+    }                                                                                                           \
+    PLUGRT_MATVEC_KERNEL(P, F, 1)                                                                               \
+    PLUGRT_MATVEC_KERNEL(P, F, 2)                                                                               \
+    PLUGRT_MATVEC_KERNEL(P, F, 4)                                                                               \
+    PLUGRT_MATVEC_KERNEL(P, F, 8)                                                                               \
+    extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32)                                         \
+        P##_matvec_experts(const float* x, const uint8_t* w, const int* ids, float* out, int expert_bytes,       \
+                           int row_bytes, int n_cols, int n_out, int k, int x_rows, int n_experts) {            \
+        plugrt::matvec_experts<F>(x, w, ids, out, expert_bytes, row_bytes, n_cols, n_out, k, x_rows, n_experts); \
+    }                                                                                                           \
+    extern "C" __global__ void __launch_bounds__(plugrt::MM_THREADS)                                            \
+        P##_matmul(const float* x, const uint8_t* w, float* out, int row_bytes, int n_cols, int n_out,          \
+                   int n_tok) {                                                                                 \
+        plugrt::matmul<F>(x, w, out, row_bytes, n_cols, n_out, n_tok);                                          \
+    }                                                                                                           \
+    extern "C" __global__ void __launch_bounds__(plugrt::MM_THREADS)                                            \
+        P##_matmul_experts(const float* x, const uint8_t* w, const int* ids, float* out, int expert_bytes,      \
+                           int row_bytes, int n_cols, int n_out, int n_tok, int k, int x_rows) {                \
+        plugrt::matmul_experts<F>(x, w, ids, out, expert_bytes, row_bytes, n_cols, n_out, n_tok, k, x_rows);    \
+    }
+
+#define PLUGRT_MATVEC_KERNEL(P, F, NR)                                                                          \
+    extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32)                                         \
+        P##_matvec_nr##NR(const float* x, const uint8_t* w, float* out, int n_x, int row_bytes, int n_cols,     \
+                          int n_out) {                                                                          \
+        plugrt::matvec<F, NR>(x, w, out, n_x, row_bytes, n_cols, n_out);                                        \
+    }
