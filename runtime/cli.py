@@ -56,10 +56,107 @@ def cmd_synth(args) -> int:
     return 0
 
 
+def _sampling_args(args) -> dict:
+    sampling = {"max_tokens": args.n_predict, "temperature": args.temperature, "top_p": args.top_p,
+                "top_k": args.top_k, "min_p": args.min_p, "seed": args.seed,
+                "repetition_penalty": args.repeat_penalty, "stop": args.stop or []}
+    return {k: v for k, v in sampling.items() if v is not None}
+
+
+def _load(args):
+    import runtime
+
+    return runtime.load(args.model, device=args.device, sha256=args.sha256, manifest=args.manifest,
+                        context_length=args.ctx_size, tokenizer=args.tokenizer)
+
+
+def cmd_generate(args) -> int:
+    model = _load(args)
+    stream = model.stream(args.prompt, **_sampling_args(args))
+    if args.json:
+        c = stream.result()
+        print(json.dumps({"text": c.text, "tokens": len(c.token_ids), "token_ids": c.token_ids,
+                          "prompt_tokens": c.prompt_tokens, "finish_reason": c.finish_reason,
+                          "timings": c.timings.model_dump()}, ensure_ascii=False))
+        return 0
+    if not args.no_echo:
+        sys.stdout.write(args.prompt)
+    for chunk in stream:
+        sys.stdout.write(chunk.text)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    c = stream.completion
+    log.info("%d prompt tokens, %d generated (%s); ttft %.1f ms, %.1f tokens/s", c.prompt_tokens,
+             len(c.token_ids), c.finish_reason, c.timings.ttft_ms, c.timings.tokens_per_s)
+    return 0
+
+
+def cmd_chat(args) -> int:
+    from runtime.chat.display import harmony_display
+
+    model = _load(args)
+    messages: list[dict] = [{"role": "system", "content": args.system}] if args.system else []
+    print(f"plugrt chat: {model.info.architecture} on {model.info.backend}. Ctrl-C stops a reply, "
+          "Ctrl-D (or /exit) leaves.", file=sys.stderr)
+    while True:
+        try:
+            user = input("> ")
+        except (EOFError, KeyboardInterrupt):
+            print(file=sys.stderr)
+            return 0
+        if user.strip() in ("/exit", "/quit"):
+            return 0
+        if not user.strip():
+            continue
+        messages.append({"role": "user", "content": user})
+        stream = model.chat_stream(messages, reasoning_effort=args.reasoning_effort, **_sampling_args(args))
+        shown = harmony_display(stream) if model.uses_harmony else (c.text for c in stream)
+        try:
+            for text in shown:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+        except KeyboardInterrupt:
+            print("\n[reply stopped]", file=sys.stderr)
+            messages.pop()
+            continue
+        print()
+        messages.append({"role": "assistant", "content": model.reply_from(stream.completion).text})
+
+
+def _model_args(s: argparse.ArgumentParser) -> None:
+    s.add_argument("model", nargs="?", help="GGUF file (default: the default model of plugrt[demo])")
+    s.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    s.add_argument("--sha256", help="refuse the file unless its sha256 is this")
+    s.add_argument("--manifest", help="trusted manifest JSON (file name -> sha256, size, source)")
+    s.add_argument("-c", "--ctx-size", type=int, help="cap the context length (KV cache size)")
+    s.add_argument("--tokenizer", help="tokenizer.json to use instead of the GGUF vocabulary")
+    s.add_argument("-n", "--n-predict", type=int, default=128, help="maximum tokens to generate")
+    s.add_argument("--temperature", "--temp", type=float, help="0 = greedy")
+    s.add_argument("--top-p", type=float)
+    s.add_argument("--top-k", type=int)
+    s.add_argument("--min-p", type=float)
+    s.add_argument("--repeat-penalty", type=float)
+    s.add_argument("--seed", type=int)
+    s.add_argument("--stop", action="append", help="stop string (repeatable)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="plugrt", description="Run GGUF language models on NVIDIA GPUs or the CPU.")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("generate", help="generate text from a prompt, streaming it")
+    _model_args(s)
+    s.add_argument("-p", "--prompt", required=True)
+    s.add_argument("--json", action="store_true", help="print one JSON object (text, tokens, timings...)")
+    s.add_argument("--no-echo", action="store_true", help="do not print the prompt before the output")
+    s.set_defaults(func=cmd_generate)
+
+    s = sub.add_parser("chat", help="interactive chat (history kept; Ctrl-C stops a reply)")
+    _model_args(s)
+    s.add_argument("--system", help="system message")
+    s.add_argument("--reasoning-effort", choices=["low", "medium", "high"], help="GPT-OSS reasoning effort")
+    s.set_defaults(func=cmd_chat)
 
     s = sub.add_parser("plugins", help="list architectures, quantization types and presets with their plugins")
     s.add_argument("--json", action="store_true")

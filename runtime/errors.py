@@ -50,3 +50,11 @@ class OutOfDeviceMemory(PlugrtError):
 
 class BackendUnavailableError(PlugrtError):
     """The requested compute backend cannot run here (e.g. no CUDA driver or no pycuda)."""
+
+
+class GenerationError(PlugrtError):
+    """A generation request cannot be served (empty prompt, prompt longer than the context, bad logits)."""
+
+
+class ChatTemplateError(PlugrtError):
+    """A chat template is missing, fails to render, or the messages do not fit the chat format."""

@@ -28,3 +28,10 @@ def register_synthetic_presets(register):
     """Called once when the plugin manager is built. Call ``register(preset)`` for each
     :class:`runtime.synth.SynthPreset` (a named random-weight model of one of the plugin's
     architectures, written by ``plugrt synth``). Returns nothing."""
+
+
+@hookspec(firstresult=True)
+def default_model_path():
+    """Called by ``runtime.load()`` and ``plugrt generate`` when no model is given. Return the path
+    of a GGUF file to use (materialising it first if needed), or None to pass. The first plugin
+    that returns a path wins."""

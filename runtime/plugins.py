@@ -13,7 +13,7 @@ from typing import Iterable
 import pluggy
 
 from runtime import hookspecs
-from runtime.errors import PluginConflictError, UnsupportedArchitectureError, UnsupportedQuantTypeError
+from runtime.errors import PluginConflictError, PlugrtError, UnsupportedArchitectureError, UnsupportedQuantTypeError
 from runtime.ggml_types import GGMLType
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,15 @@ class Registry:
     architectures: dict[str, tuple[type, str]] = field(default_factory=dict)
     quant_formats: dict[GGMLType, tuple[object, str]] = field(default_factory=dict)
     synthetic_presets: dict[str, tuple[object, str]] = field(default_factory=dict)
+    plugin_manager: pluggy.PluginManager | None = None
+
+    def default_model_path(self):
+        """The model to load when the user names none (from the ``default_model_path`` hook)."""
+        path = self.plugin_manager.hook.default_model_path() if self.plugin_manager else None
+        if path is None:
+            raise PlugrtError("no model given and no plugin provides a default model; "
+                              "pass a GGUF path or install plugrt[demo]")
+        return path
 
     def adapter_class(self, architecture: str) -> type:
         try:
@@ -60,7 +69,7 @@ class Registry:
 
 
 def _collect(pm: pluggy.PluginManager) -> Registry:
-    reg = Registry()
+    reg = Registry(plugin_manager=pm)
 
     def registrar(kind: str, table: dict, key_of, plugin_name: str):
         def register(item):

@@ -54,3 +54,68 @@ class QuantFormat(ABC):
     def cuda_sources(self) -> list[CudaSource]:
         """CUDA translation units of this format's kernels (compiled by CI with nvcc)."""
         return []
+
+    # ------------------------------------------------------------------ CUDA weight consumers
+    # Formats whose cuda_sources()[0] expands PLUGRT_QUANT_KERNELS(<cuda_prefix>, ...) from
+    # runtime/cuda/include/quant_kernels.cuh get these launchers for free; see runtime/quant_cuda.py.
+
+    @property
+    def cuda_prefix(self) -> str:
+        """Prefix of this format's kernel names (``<prefix>_matvec_nr1`` ...)."""
+        return self.name.lower()
+
+    def cuda_dequantize(self, w, n_cols: int, dtype=np.float32, *, stream=None, out=None):
+        """uint8 [..., rows, row_bytes] -> [..., rows, n_cols] of float32, float16 or ``"bfloat16"``
+        (bfloat16 comes back as uint16 bit patterns)."""
+        from runtime import quant_cuda
+
+        return quant_cuda.dequantize(self, w, n_cols, dtype, stream=stream, out=out)
+
+    def cuda_embedding(self, w, ids, n_cols: int, *, stream=None, out=None):
+        """Rows ``ids`` (int32 [n] on the device) of ``w`` as float32 [n, n_cols]."""
+        from runtime import quant_cuda
+
+        return quant_cuda.embedding(self, w, ids, n_cols, stream=stream, out=out)
+
+    def cuda_matvec(self, x, w, in_features: int, *, stream=None, out=None):
+        """y[n, out] = x[n, in] @ W^T with the fused dequantizing matrix-vector kernel (fp32 throughout)."""
+        from runtime import quant_cuda
+
+        return quant_cuda.matvec(self, x, w, in_features, stream=stream, out=out)
+
+    def cuda_matmul(self, x, w, in_features: int, *, stream=None, out=None):
+        """y[n, out] = x[n, in] @ W^T on tensor cores (fp16 inputs, fp32 accumulation)."""
+        from runtime import quant_cuda
+
+        return quant_cuda.matmul(self, x, w, in_features, stream=stream, out=out)
+
+    def cuda_linear(self, x, w, in_features: int, *, stream=None, out=None):
+        """y = x @ W^T: the matvec kernel for up to 8 rows of x, the tensor-core matmul beyond."""
+        from runtime import quant_cuda
+
+        return quant_cuda.linear(self, x, w, in_features, stream=stream, out=out)
+
+    def cuda_linear_experts(self, x, w, ids, in_features: int, *, stream=None, out=None):
+        """MoE projection: x f32 [n_tok, x_rows, in] (x_rows 1 or k), w uint8 [E, out, row_bytes],
+        ids int32 [n_tok, k] -> f32 [n_tok, k, out]; only the selected experts are read."""
+        from runtime import quant_cuda
+
+        return quant_cuda.linear_experts(self, x, w, ids, in_features, stream=stream, out=out)
+
+
+def as_blocks(raw: np.ndarray, type_size: int) -> np.ndarray:
+    """uint8 (..., row_bytes) -> (n_blocks, type_size), a view when ``raw`` is contiguous."""
+    raw = np.ascontiguousarray(raw, dtype=np.uint8)
+    if raw.shape[-1] % type_size:
+        raise ValueError(f"row of {raw.shape[-1]} bytes is not a whole number of {type_size}-byte blocks")
+    return raw.reshape(-1, type_size)
+
+
+def random_bytes(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` uniformly random bytes, fast enough for gigabytes."""
+    return rng.integers(0, 256, size=n, dtype=np.uint8)
+
+
+def half_bytes(values: np.ndarray) -> np.ndarray:
+    """float values -> their fp16 bytes, shape (..., 2)."""
+    return np.ascontiguousarray(values, dtype=np.float16).view(np.uint8).reshape(*np.shape(values), 2)

@@ -27,6 +27,7 @@ SUPPORTED_VERSIONS = (2, 3)
 DEFAULT_ALIGNMENT = 32
 MAX_ARRAY_NESTING = 4
 _INT64_MAX = 2**63 - 1
+_METADATA_START = 24  # magic, version, tensor count, kv count
 
 _SCALAR_FORMATS: dict[GGUFValueType, str] = {
     GGUFValueType.UINT8: "<B", GGUFValueType.INT8: "<b",
@@ -46,7 +47,7 @@ _NUMPY_DTYPES: dict[GGUFValueType, str] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TensorInfo:
     """One tensor's header record. ``shape`` is NumPy order (outermost first)."""
 
@@ -66,6 +67,10 @@ class TensorInfo:
     @property
     def type_name(self) -> str:
         return self.ggml_type.name
+
+
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
 
 
 class _Cursor:
@@ -91,22 +96,52 @@ class _Cursor:
         return v
 
     def u32(self, field: str) -> int:
-        return self.scalar("<I", field)
+        self.need(4, field)
+        (v,) = _U32.unpack_from(self.buf, self.pos)
+        self.pos += 4
+        return v
 
     def u64(self, field: str) -> int:
-        return self.scalar("<Q", field)
+        self.need(8, field)
+        (v,) = _U64.unpack_from(self.buf, self.pos)
+        self.pos += 8
+        return v
 
     def string(self, field: str) -> str:
         start = self.pos
         n = self.u64(field + " (length)")
         self.need(n, field)
-        raw = bytes(self.buf[self.pos:self.pos + n])
+        raw = self.buf[self.pos:self.pos + n]
         self.pos += n
         try:
-            return raw.decode("utf-8")
+            return str(raw, "utf-8")
         except UnicodeDecodeError as e:
             self.fail("string is not valid UTF-8", field=field, offset=start,
-                      expected="UTF-8", found=f"invalid byte at {e.start}")
+                      expected="UTF-8", found=f"invalid byte at string offset {e.start}")
+
+    def strings(self, count: int, field: str) -> list[str]:
+        """``count`` strings in a row. Tokenizer arrays hold ~650k of them, so the common case
+        runs a tight loop; any element that is short or not UTF-8 is re-read by :meth:`string`,
+        which raises the precise error."""
+        buf, size, unpack = self.buf, self.size, _U64.unpack_from
+        out: list[str] = []
+        append = out.append
+        pos = self.pos
+        for i in range(count):
+            if size - pos >= 8:
+                (n,) = unpack(buf, pos)
+                if n <= size - pos - 8:
+                    try:
+                        append(str(buf[pos + 8:pos + 8 + n], "utf-8"))
+                        pos += 8 + n
+                        continue
+                    except UnicodeDecodeError:
+                        pass
+            self.pos = pos
+            append(self.string(f"{field}[{i}]"))
+            pos = self.pos
+        self.pos = pos
+        return out
 
 
 class GGUFFile:
@@ -121,9 +156,13 @@ class GGUFFile:
                 raise GGUFFormatError("file too small for a GGUF header", path=self.path, offset=0,
                                       field="header", expected=">= 24 bytes", found=f"{self.file_size} bytes")
             self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
-            self._parse()
         except BaseException:
             self._file.close()
+            raise
+        try:
+            self._parse()
+        except BaseException:
+            self.close()
             raise
 
     # -- parsing ---------------------------------------------------------
@@ -135,7 +174,10 @@ class GGUFFile:
         cur.pos = 4
         self.version = cur.u32("version")
         if self.version not in SUPPORTED_VERSIONS:
-            cur.fail("unsupported GGUF version", field="version", offset=4,
+            swapped = int.from_bytes(self.version.to_bytes(4, "little"), "big")
+            message = ("big-endian GGUF files are not supported" if swapped in SUPPORTED_VERSIONS
+                       else "unsupported GGUF version")
+            cur.fail(message, field="version", offset=4,
                      expected=" or ".join(map(str, SUPPORTED_VERSIONS)), found=self.version)
         n_tensors = cur.u64("tensor_count")
         n_kv = cur.u64("metadata_kv_count")
@@ -148,14 +190,18 @@ class GGUFFile:
                      expected=f"<= {(cur.size - cur.pos) // 32}", found=n_tensors)
         self.metadata: dict[str, Any] = {}
         self.metadata_types: dict[str, GGUFValueType] = {}
+        self._metadata_offsets: dict[str, int] = {}  # where each key's record starts, for errors
         for i in range(n_kv):
             key_at = cur.pos
             key = cur.string(f"metadata[{i}].key")
             if key in self.metadata:
-                cur.fail("duplicate metadata key", field=key, offset=key_at, expected="unique key", found="repeated")
-            vtype = self._value_type(cur, key)
-            self.metadata[key] = self._value(cur, vtype, key, depth=0)
+                cur.fail("duplicate metadata key", field=key, offset=key_at,
+                         expected="unique key", found=f"repeat of the key at byte {self._metadata_offsets[key]}")
+            field = key or f"metadata[{i}] (empty key)"
+            vtype = self._value_type(cur, field)
+            self.metadata[key] = self._value(cur, vtype, field, depth=0)
             self.metadata_types[key] = vtype
+            self._metadata_offsets[key] = key_at
         self.alignment = self._alignment(cur)
         infos = [self._tensor_info(cur, i) for i in range(n_tensors)]
         self.data_offset = -(-cur.pos // self.alignment) * self.alignment
@@ -201,8 +247,10 @@ class GGUFFile:
                          expected=f"<= {remaining // itemsize} elements", found=count)
             arr = np.frombuffer(self._map, dtype=_NUMPY_DTYPES[etype], count=count, offset=cur.pos).copy()
             if etype == GGUFValueType.BOOL:
-                if arr.size and arr.max() > 1:
-                    cur.fail("bool array holds a value other than 0 or 1", field=field)
+                bad = np.flatnonzero(arr > 1)
+                if bad.size:
+                    cur.fail("bool array holds a value other than 0 or 1", field=f"{field}[{bad[0]}]",
+                             offset=cur.pos + int(bad[0]), expected="0 or 1", found=int(arr[bad[0]]))
                 arr = arr.astype(bool)
             cur.pos += count * itemsize
             return arr
@@ -211,7 +259,7 @@ class GGUFFile:
             cur.fail("array longer than the bytes left", field=field, offset=count_at,
                      expected=f"<= {remaining // min_item} elements", found=count)
         if etype == GGUFValueType.STRING:
-            return [cur.string(f"{field}[{i}]") for i in range(count)]
+            return cur.strings(count, field)
         return [self._value(cur, etype, f"{field}[{i}]", depth + 1) for i in range(count)]
 
     def _alignment(self, cur: _Cursor) -> int:
@@ -220,7 +268,8 @@ class GGUFFile:
         value, vtype = self.metadata["general.alignment"], self.metadata_types["general.alignment"]
         if vtype != GGUFValueType.UINT32 or value <= 0 or value & (value - 1):
             raise GGUFFormatError("general.alignment must be a power of two (uint32)", path=self.path,
-                                  field="general.alignment", expected="power of two", found=value)
+                                  offset=self._metadata_offsets["general.alignment"], field="general.alignment",
+                                  expected="uint32 power of two", found=f"{vtype.name} {value!r}")
         return value
 
     def _tensor_info(self, cur: _Cursor, i: int):
@@ -282,11 +331,14 @@ class GGUFFile:
     # -- access ----------------------------------------------------------
     @property
     def architecture(self) -> str:
+        """``general.architecture``; a file without it (as a string) is malformed."""
         arch = self.metadata.get("general.architecture")
         if not isinstance(arch, str):
+            missing = "general.architecture" not in self.metadata
             raise GGUFFormatError("no general.architecture string in metadata", path=self.path,
+                                  offset=_METADATA_START if missing else self._metadata_offsets["general.architecture"],
                                   field="general.architecture", expected="string",
-                                  found="missing" if arch is None else type(arch).__name__)
+                                  found="missing" if missing else self.metadata_types["general.architecture"].name)
         return arch
 
     def raw(self, name: str) -> np.ndarray:

@@ -47,7 +47,14 @@ def _infer(value: Any) -> Typed:
     if isinstance(value, bool):
         return Typed(GGUFValueType.BOOL, value)
     if isinstance(value, (int, np.integer)):
-        return Typed(GGUFValueType.UINT32 if 0 <= value < 2**32 else GGUFValueType.INT64, int(value))
+        value = int(value)
+        if 0 <= value < 2**32:
+            return Typed(GGUFValueType.UINT32, value)
+        if -(2**63) <= value < 2**63:
+            return Typed(GGUFValueType.INT64, value)
+        if 2**63 <= value < 2**64:
+            return Typed(GGUFValueType.UINT64, value)
+        raise ValueError(f"integer {value} does not fit in 64 bits")
     if isinstance(value, (float, np.floating)):
         return Typed(GGUFValueType.FLOAT32, float(value))
     if isinstance(value, str):
@@ -62,6 +69,8 @@ def _infer(value: Any) -> Typed:
     if isinstance(value, (list, tuple)):
         if all(isinstance(v, str) for v in value):
             return Typed(GGUFValueType.ARRAY, list(value), GGUFValueType.STRING)
+        if all(isinstance(v, (bool, np.bool_)) for v in value):
+            return Typed(GGUFValueType.ARRAY, np.asarray(value, dtype=bool), GGUFValueType.BOOL)
         if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value):
             return Typed(GGUFValueType.ARRAY, np.asarray(value, dtype="<i4"), GGUFValueType.INT32)
         if all(isinstance(v, (int, float)) for v in value):
@@ -90,6 +99,8 @@ class GGUFWriter:
     """Collects metadata and tensor specs, then writes the file in one pass."""
 
     def __init__(self, alignment: int = DEFAULT_ALIGNMENT):
+        if not 0 < alignment < 2**32 or alignment & (alignment - 1):
+            raise ValueError(f"alignment must be a power of two below 2**32, not {alignment}")
         self.alignment = alignment
         self.metadata: dict[str, Typed] = {}
         self.tensors: list[TensorSpec] = []

@@ -1,0 +1,109 @@
+"""GPT-OSS's forward pass in backend ops (runs unchanged on "cpu" and "cuda").
+
+x = embed(tokens); per layer: h = x + attn(rmsnorm(x)); x = h + moe(rmsnorm(h));
+logits = lm_head(rmsnorm(x)). Attention: biased q/k/v/o, NeoX RoPE with YaRN, GQA, learned
+per-head sink logits, a sliding window on alternate layers. MoE: router top-k then softmax,
+clamped SwiGLU experts with biases, weighted sum.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from plugins.gpt.config import GptOssConfig
+from plugins.gpt.rope import rope_frequencies
+from plugins.gpt.runner import MAX_TOKENS_PER_CALL, CausalLM, WeightLoader
+from plugins.gpt.weights import block
+from runtime.backend.base import Backend, Weight
+from runtime.backend.kv_cache import KVCache, layer_capacity
+
+
+@dataclass
+class Layer:
+    attn_norm: Any
+    q: Weight
+    q_bias: Any
+    k: Weight
+    k_bias: Any
+    v: Weight
+    v_bias: Any
+    o: Weight
+    o_bias: Any
+    sinks: Any
+    ffn_norm: Any
+    router: Weight
+    router_bias: Any
+    gate: Weight
+    gate_bias: Weight
+    up: Weight
+    up_bias: Weight
+    down: Weight
+    down_bias: Weight
+    window: int
+
+    @classmethod
+    def load(cls, w: WeightLoader, i: int, window: int) -> "Layer":
+        n = lambda name: block(i, name)  # noqa: E731
+        return cls(
+            attn_norm=w.param(n("attn_norm.weight")),
+            q=w.weight(n("attn_q.weight")), q_bias=w.param(n("attn_q.bias")),
+            k=w.weight(n("attn_k.weight")), k_bias=w.param(n("attn_k.bias")),
+            v=w.weight(n("attn_v.weight")), v_bias=w.param(n("attn_v.bias")),
+            o=w.weight(n("attn_output.weight")), o_bias=w.param(n("attn_output.bias")),
+            sinks=w.param(n("attn_sinks.weight")),
+            ffn_norm=w.param(n("post_attention_norm.weight")),
+            router=w.weight(n("ffn_gate_inp.weight")), router_bias=w.param(n("ffn_gate_inp.bias")),
+            gate=w.weight(n("ffn_gate_exps.weight")), gate_bias=w.weight(n("ffn_gate_exps.bias")),
+            up=w.weight(n("ffn_up_exps.weight")), up_bias=w.weight(n("ffn_up_exps.bias")),
+            down=w.weight(n("ffn_down_exps.weight")), down_bias=w.weight(n("ffn_down_exps.bias")),
+            window=window,
+        )
+
+
+class GptOss(CausalLM):
+    def __init__(self, weights: WeightLoader, cfg: GptOssConfig, backend: Backend, *,
+                 max_context: int | None = None, max_tokens_per_call: int = MAX_TOKENS_PER_CALL):
+        context = min(cfg.context_length, max_context or cfg.context_length)
+        super().__init__(backend, cfg.vocab_size, context, max_tokens_per_call)
+        self.cfg = cfg
+        self.token_embd = weights.weight("token_embd.weight")
+        self.layers = [Layer.load(weights, i, cfg.window(i)) for i in range(cfg.n_layers)]
+        self.output_norm = weights.param("output_norm.weight")
+        self.lm_head = weights.weight("output.weight")
+        inv_freq, self.attn_factor = rope_frequencies(cfg.head_dim, cfg.rope_base, cfg.rope_scaling)
+        self.inv_freq = backend.tensor(inv_freq)
+        self.scale = 1.0 / math.sqrt(cfg.head_dim)
+        self.cache = KVCache(backend, cfg.n_kv_heads, cfg.head_dim,
+                             [layer_capacity(layer.window, context, max_tokens_per_call) for layer in self.layers])
+
+    def _forward_chunk(self, ids, positions, want):
+        b = self.backend
+        x = b.embedding(self.token_embd, ids)
+        for i, layer in enumerate(self.layers):
+            x = b.add(x, self._attention(i, layer, b.rms_norm(x, layer.attn_norm, self.cfg.rms_eps), positions))
+            x = b.add(x, self._moe(layer, b.rms_norm(x, layer.ffn_norm, self.cfg.rms_eps)))
+        x = self._head_input(x, ids.shape[0], want)
+        if x is None:
+            return None
+        return b.linear(b.rms_norm(x, self.output_norm, self.cfg.rms_eps), self.lm_head)
+
+    def _attention(self, i: int, layer: Layer, h, positions):
+        b, cfg, n = self.backend, self.cfg, h.shape[0]
+        q = b.reshape(b.linear(h, layer.q, layer.q_bias), (n, cfg.n_heads, cfg.head_dim))
+        k = b.reshape(b.linear(h, layer.k, layer.k_bias), (n, cfg.n_kv_heads, cfg.head_dim))
+        v = b.reshape(b.linear(h, layer.v, layer.v_bias), (n, cfg.n_kv_heads, cfg.head_dim))
+        q = b.rope_neox(q, positions, self.inv_freq, self.attn_factor)
+        k = b.rope_neox(k, positions, self.inv_freq, self.attn_factor)
+        b.kv_store(self.cache.k[i], self.cache.v[i], k, v, positions)
+        o = b.attention(q, self.cache.k[i], self.cache.v[i], positions, self.scale, layer.window, layer.sinks)
+        return b.linear(b.reshape(o, (n, cfg.n_heads * cfg.head_dim)), layer.o, layer.o_bias)
+
+    def _moe(self, layer: Layer, h):
+        b, cfg, n = self.backend, self.cfg, h.shape[0]
+        ids, weights = b.moe_router(b.linear(h, layer.router, layer.router_bias), cfg.n_experts_used)
+        h = b.reshape(h, (n, 1, cfg.hidden_size))
+        gate = b.linear_experts(h, layer.gate, ids, layer.gate_bias)
+        up = b.linear_experts(h, layer.up, ids, layer.up_bias)
+        act = b.swiglu_oai(gate, up, cfg.swiglu_alpha, cfg.swiglu_limit)
+        return b.moe_combine(b.linear_experts(act, layer.down, ids, layer.down_bias), weights)

@@ -1,0 +1,93 @@
+"""The runner the engine drives: token ids in, logits out, positions and KV cache kept inside."""
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from typing import Any, Sequence
+
+import numpy as np
+
+from runtime.backend.base import Backend
+from runtime.errors import GenerationError
+from runtime.gguf.reader import GGUFFile
+
+log = logging.getLogger(__name__)
+
+#: Prefill is run in chunks of at most this many tokens (sliding-window rings are sized for it).
+MAX_TOKENS_PER_CALL = 256
+
+
+class WeightLoader:
+    """Uploads a GGUF file's tensors to a backend by name."""
+
+    def __init__(self, gguf: GGUFFile, backend: Backend):
+        self.gguf, self.backend = gguf, backend
+
+    def has(self, name: str) -> bool:
+        return name in self.gguf.tensors
+
+    def weight(self, name: str):
+        """For ``linear``/``embedding``/``linear_experts``: stays in its ggml type."""
+        return self.backend.weight(self.gguf.tensors[name], self.gguf.raw(name))
+
+    def param(self, name: str):
+        """For the ops (norms, biases, sinks, position table): float32."""
+        return self.backend.param(self.gguf.tensors[name], self.gguf.raw(name))
+
+
+class CausalLM(ABC):
+    """Appends tokens at the next positions; ``forward`` returns float32 logits per position."""
+
+    vocab_size: int
+    context_length: int
+
+    def __init__(self, backend: Backend, vocab_size: int, context_length: int,
+                 max_tokens_per_call: int = MAX_TOKENS_PER_CALL):
+        self.backend = backend
+        self.vocab_size, self.context_length = vocab_size, context_length
+        self.max_tokens_per_call = max_tokens_per_call
+        self.position = 0
+
+    def reset(self) -> None:
+        """Forget every token (the cache rows are overwritten as new tokens arrive)."""
+        self.position = 0
+
+    def forward(self, token_ids: Sequence[int], *, logits_for: str = "all") -> np.ndarray:
+        """Run ``token_ids`` at positions ``self.position ...``; logits [n, vocab] for every
+        position, or [1, vocab] for the last one with ``logits_for="last"``."""
+        ids = np.asarray(token_ids, dtype=np.int64).reshape(-1)
+        if logits_for not in ("all", "last"):
+            raise ValueError(f"logits_for must be 'all' or 'last', not {logits_for!r}")
+        if ids.size == 0:
+            raise GenerationError("forward() needs at least one token")
+        if self.position + ids.size > self.context_length:
+            raise GenerationError(f"{self.position} + {ids.size} tokens exceed the context of "
+                                  f"{self.context_length}")
+        if ids.min() < 0 or ids.max() >= self.vocab_size:
+            raise GenerationError(f"token id out of range [0, {self.vocab_size})")
+        outputs = []
+        for start in range(0, ids.size, self.max_tokens_per_call):
+            chunk = ids[start:start + self.max_tokens_per_call]
+            last_chunk = start + chunk.size == ids.size
+            want = "none" if logits_for == "last" and not last_chunk else logits_for
+            positions = np.arange(self.position, self.position + chunk.size, dtype=np.int32)
+            logits = self._forward_chunk(self.backend.tensor(chunk.astype(np.int32)),
+                                         self.backend.tensor(positions), want)
+            self.position += chunk.size
+            if logits is not None:
+                outputs.append(self.backend.numpy(logits))
+        return np.concatenate(outputs, axis=0)
+
+    def forward_last(self, token_ids: Sequence[int]) -> np.ndarray:
+        """Logits [vocab] of the last token only (prefill without the full LM head)."""
+        return self.forward(token_ids, logits_for="last")[0]
+
+    def _head_input(self, x: Any, n: int, want: str) -> Any:
+        """The hidden rows the LM head needs: all, the last one, or none."""
+        if want == "none":
+            return None
+        return x if want == "all" else self.backend.rows(x, n - 1, n)
+
+    @abstractmethod
+    def _forward_chunk(self, ids: Any, positions: Any, want: str) -> Any:
+        """One chunk through the model; logits on the backend, or None when ``want == "none"``."""

@@ -1,0 +1,23 @@
+"""The llama-family architecture plugin: ``llama``, ``qwen2`` and ``gemma3`` GGUF files, written in
+backend ops plus a few ops of its own (gated activations, wide-head attention) with NumPy and CUDA
+twins; and the default model, Gemma 3 270M (:mod:`plugins.llama.default_model`)."""
+from __future__ import annotations
+
+from plugins.llama.adapter import LlamaFamilyAdapter
+from runtime.hookspecs import hookimpl
+
+
+@hookimpl
+def register_architectures(register):
+    register(LlamaFamilyAdapter)
+
+
+@hookimpl
+def register_synthetic_presets(register):
+    from plugins.llama.presets import PRESETS
+
+    for preset in PRESETS:
+        register(preset)
+
+
+__all__ = ["LlamaFamilyAdapter"]

@@ -1,0 +1,4 @@
+// BF16 weights through the generic kernels.
+#include "float_formats.cuh"
+
+PLUGRT_QUANT_KERNELS(bf16, BF16)

@@ -1,0 +1,21 @@
+// Q8_0: 32 weights in 34 bytes: fp16 scale d, then 32 int8 q; w = q * d.
+#include "quant_kernels.cuh"
+
+struct Q8_0 {
+    static constexpr int QK = 32, BYTES = 34, GW = 8, NG = QK / GW, TILE_K = 64;
+
+    // Group g: weights 8g..8g+7. Blocks are 2-byte aligned, so the bytes come as 16-bit loads.
+    static __device__ __forceinline__ void decode(const uint8_t* blk, int g, float v[GW]) {
+        const float d = plugrt::ld_half(blk);
+        const uint8_t* q = blk + 2 + 8 * g;
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const uint32_t pair = plugrt::ld_u16(q + 2 * i);
+            v[2 * i] = (float)(int8_t)(pair & 0xff) * d;
+            v[2 * i + 1] = (float)(int8_t)(pair >> 8) * d;
+        }
+    }
+    static __device__ __forceinline__ int run_start(int g, int r) { return 8 * g + 4 * r; }
+};
+
+PLUGRT_QUANT_KERNELS(q8_0, Q8_0)

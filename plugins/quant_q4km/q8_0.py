@@ -1,0 +1,35 @@
+"""Q8_0: 32 weights in 34 bytes: fp16 scale d, 32 int8 q; w = q * d."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from gguf import quants
+
+from plugins.quant_q4km.sources import cuda_source
+from runtime.cuda.source import CudaSource
+from runtime.ggml_types import GGMLType
+from runtime.quant import QuantFormat, as_blocks, half_bytes, random_bytes
+
+
+class Q8_0Format(QuantFormat):
+    ggml_type = GGMLType.Q8_0
+
+    def dequantize(self, raw: np.ndarray) -> np.ndarray:
+        blocks = as_blocks(raw, self.type_size)
+        d = blocks[:, :2].copy().view(np.float16).astype(np.float32)
+        q = blocks[:, 2:].view(np.int8).astype(np.float32)
+        return (q * d).reshape(*raw.shape[:-1], -1)
+
+    def quantize(self, values: np.ndarray) -> np.ndarray:
+        return quants.quantize(np.asarray(values, dtype=np.float32), self.ggml_type)
+
+    def random(self, rng: np.random.Generator, shape: tuple[int, ...], scale: float = 0.02) -> np.ndarray:
+        n_blocks = math.prod(shape) // self.block_size
+        raw = random_bytes(rng, n_blocks * self.type_size).reshape(n_blocks, self.type_size)
+        # mean |q| of uniform int8 is 64
+        raw[:, :2] = half_bytes(scale / 64 * rng.uniform(0.75, 1.25, n_blocks))
+        return raw.reshape(*shape[:-1], self.row_bytes(shape[-1]))
+
+    def cuda_sources(self) -> list[CudaSource]:
+        return [cuda_source("q8_0")]

@@ -1,0 +1,71 @@
+"""``runtime.load()``: from a GGUF path to a ready :class:`~runtime.model.Model`."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+from runtime.detect import detect
+from runtime.errors import BackendUnavailableError
+from runtime.gguf.reader import open_gguf
+from runtime.model import Model, ModelInfo
+from runtime.plugins import registry
+from runtime.provenance import verify
+from runtime.tokenizer import tokenizer_from_gguf
+
+log = logging.getLogger(__name__)
+
+DEVICES = ("auto", "cuda", "cpu")
+
+
+def resolve_device(device: str) -> str:
+    """"auto" takes the GPU when one is usable, else the CPU; "cuda" must be usable."""
+    if device not in DEVICES:
+        raise BackendUnavailableError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    if device == "cpu":
+        return "cpu"
+    from runtime.cuda.device import available, context
+
+    if device == "cuda":
+        context()  # raises BackendUnavailableError with the reason
+        return "cuda"
+    return "cuda" if available() else "cpu"
+
+
+def load(path: str | os.PathLike | None = None, *, device: str = "auto", sha256: str | None = None,
+         manifest: str | os.PathLike | None = None, context_length: int | None = None,
+         tokenizer: str | os.PathLike | None = None, show_progress: bool | None = None) -> Model:
+    """Load a GGUF model.
+
+    path: the GGUF file; None loads the default model a plugin provides (``plugrt[demo]``).
+    device: "auto" (GPU when usable), "cuda" or "cpu".
+    sha256 / manifest: refuse the file unless its hash matches (a trusted manifest is a JSON
+        ``{file name: {"sha256", "size", "source"}}``); nothing is loaded on a mismatch.
+    context_length: cap the KV cache below the model's context length.
+    tokenizer: a tokenizer.json that replaces the GGUF vocabulary.
+    """
+    start = time.perf_counter()
+    reg = registry()
+    path = Path(path if path is not None else reg.default_model_path())
+    gguf = open_gguf(path)
+    try:
+        provenance = verify(gguf, sha256=sha256, manifest=manifest, show_progress=show_progress)
+        adapter = detect(gguf, reg)
+        config = adapter.config(gguf.metadata)
+        backend = resolve_device(device)
+        log.info("loading %s (%s) on %s", path.name, gguf.architecture, backend)
+        runner = adapter.build(gguf, config, backend, max_context=context_length)
+        tok = tokenizer_from_gguf(gguf.metadata, tokenizer_json=tokenizer, vocab_size=runner.vocab_size)
+    except BaseException:
+        gguf.close()
+        raise
+    info = ModelInfo(
+        architecture=gguf.architecture, plugin=reg.plugin_for_architecture(gguf.architecture),
+        quantization=dict(Counter(t.type_name for t in gguf.tensors.values())),
+        n_params=sum(t.n_elements for t in gguf.tensors.values()),
+        context_length=runner.context_length, backend=backend,
+        load_s=time.perf_counter() - start, provenance=provenance)
+    log.info("loaded %s in %.2f s", path.name, info.load_s)
+    return Model(runner, tok, info)

@@ -1,0 +1,132 @@
+"""The backend interface a model's forward pass is written against.
+
+A backend owns memory (``tensor``/``numpy``/``zeros``/views), the elementwise and attention
+ops of the ops contract (docs: OPS.md; NumPy twins in :mod:`runtime.ops_ref`), and the weight
+consumers ``linear``/``embedding``/``linear_experts``, which dispatch on the weight's ggml type
+through the quantization plugins, so quantized weights stay quantized in memory.
+"""
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from runtime.gguf.reader import TensorInfo
+from runtime.plugins import Registry, registry
+from runtime.quant import QuantFormat
+
+
+@dataclass(frozen=True)
+class Weight:
+    """A weight as uploaded to a backend. ``shape`` is the logical NumPy-order shape;
+    ``data`` is backend storage of the raw blocks, uint8 (*shape[:-1], row_bytes)."""
+
+    name: str
+    shape: tuple[int, ...]
+    fmt: QuantFormat
+    data: Any
+
+    @property
+    def in_features(self) -> int:
+        return self.shape[-1]
+
+
+def raw_rows(info: TensorInfo, raw: np.ndarray, fmt: QuantFormat) -> np.ndarray:
+    """The tensor's bytes viewed as (*shape[:-1], row_bytes)."""
+    return np.asarray(raw, dtype=np.uint8).reshape(*info.shape[:-1], fmt.row_bytes(info.shape[-1]))
+
+
+def split_first_axis(info: TensorInfo, raw: np.ndarray, parts: int) -> list[tuple[TensorInfo, np.ndarray]]:
+    """Split a tensor into ``parts`` equal blocks along its first axis (GPT-2's fused QKV weight
+    and bias into Q, K, V); each block's bytes are a contiguous slice of the original."""
+    if info.shape[0] % parts:
+        raise ValueError(f"{info.name}: first axis {info.shape[0]} does not split into {parts} parts")
+    shape = (info.shape[0] // parts, *info.shape[1:])
+    blocks = np.asarray(raw, dtype=np.uint8).reshape(parts, -1)
+    return [(dataclasses.replace(info, name=f"{info.name}[{i}]", shape=shape, nbytes=blocks.shape[1]), blocks[i])
+            for i in range(parts)]
+
+
+class Backend(ABC):
+    """One compute device. Tensors are float32 (activations) or int32 (ids, positions)."""
+
+    name: ClassVar[str]
+
+    def __init__(self, reg: Registry | None = None):
+        self.registry = reg or registry()
+
+    # -- memory ------------------------------------------------------------
+    @abstractmethod
+    def tensor(self, array: np.ndarray) -> Any:
+        """Upload a host array (float32 stays float32, integers become int32)."""
+
+    @abstractmethod
+    def numpy(self, t: Any) -> np.ndarray:
+        """Copy a backend tensor to the host."""
+
+    @abstractmethod
+    def zeros(self, shape: tuple[int, ...]) -> Any:
+        """A float32 tensor of zeros."""
+
+    @staticmethod
+    def reshape(t: Any, shape: tuple[int, ...]) -> Any:
+        """A view of contiguous ``t`` with another shape."""
+        return t.reshape(shape)
+
+    @staticmethod
+    def rows(t: Any, start: int, stop: int) -> Any:
+        """A view of rows ``start:stop`` along the first axis."""
+        return t[start:stop]
+
+    # -- weights -----------------------------------------------------------
+    def format(self, info: TensorInfo) -> QuantFormat:
+        return self.registry.quant_format(info.ggml_type)
+
+    @abstractmethod
+    def weight(self, info: TensorInfo, raw: np.ndarray) -> Weight:
+        """Upload a weight for the consumers below, keeping it in its ggml type."""
+
+    def param(self, info: TensorInfo, raw: np.ndarray) -> Any:
+        """A small parameter the ops read as float32 (norm weights, biases, sinks, position table)."""
+        fmt = self.format(info)
+        return self.tensor(fmt.dequantize(raw_rows(info, raw, fmt)).reshape(info.shape).astype(np.float32))
+
+    @abstractmethod
+    def linear(self, x: Any, w: Weight, bias: Any = None) -> Any:
+        """x[n, in] @ w[out, in]^T (+ bias[out]) -> [n, out]."""
+
+    @abstractmethod
+    def embedding(self, w: Weight, ids: Any) -> Any:
+        """Rows ``ids[n]`` of w[rows, cols] -> [n, cols] float32."""
+
+    @abstractmethod
+    def _experts(self, x: Any, w: Weight, ids: Any) -> Any:
+        """x[n, x_rows, in] (x_rows 1 or k) through expert ids[n, k] of w[E, out, in] -> [n, k, out]."""
+
+    def linear_experts(self, x: Any, w: Weight, ids: Any, bias: Weight | None = None) -> Any:
+        """Per-token expert products; ``bias`` is a [E, out] weight whose rows are gathered by ``ids``."""
+        y = self._experts(x, w, ids)
+        if bias is None:
+            return y
+        n, k = ids.shape
+        gathered = self.embedding(bias, self.reshape(ids, (n * k,)))
+        return self.add(y, self.reshape(gathered, y.shape))
+
+    # -- ops (see runtime.ops_ref for the semantics) -----------------------
+    rms_norm: Any
+    layer_norm: Any
+    gelu_tanh: Any
+    add_bias_gelu: Any
+    add: Any
+    add_bias: Any
+    add_position_embedding: Any
+    rope_neox: Any
+    kv_store: Any
+    attention: Any
+    moe_router: Any
+    swiglu_oai: Any
+    moe_combine: Any
+    argmax: Any

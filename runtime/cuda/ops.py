@@ -1,0 +1,271 @@
+"""CUDA launchers of the backend ops; each mirrors its NumPy twin in :mod:`runtime.ops_ref`.
+
+Arguments are pycuda ``GPUArray``s (float32 activations, int32 ids and positions), C-contiguous. Every
+launcher takes ``stream=None`` and ``out=None`` (``out`` may alias an input of the same shape for the
+elementwise ops, the norms and rope). Kernels live in ``kernels/*.cu``, compile once per process through
+:mod:`runtime.cuda.device` and launch with ``prepared_async_call``. This module never imports pycuda.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from runtime.cuda.source import CudaSource
+
+KERNEL_DIR = Path(__file__).parent / "kernels"
+
+_THREADS = 256
+_MAX_BLOCKS = 65535
+_NORM_THREADS = 256
+_ARGMAX_THREADS = 1024
+# attention: rows (query, head) per block and the key-split target; see kernels/attention.cu
+_ATTN_WARPS = 8
+_ATTN_TILE = 32
+_ATTN_HEAD_DIMS = (64, 128)
+_ATTN_TARGET_BLOCKS = 512
+_ATTN_MIN_KEYS_PER_SPLIT = 64
+
+
+@lru_cache(maxsize=None)
+def _kernel(unit: str, name: str, signature: str):
+    """Kernel ``name`` of ``kernels/<unit>.cu``, prepared with a pycuda struct ``signature``."""
+    from runtime.cuda import device
+
+    fn = device.kernel(CudaSource.from_file(KERNEL_DIR / f"{unit}.cu"), name)
+    fn.prepare(signature)
+    return fn
+
+
+def _launch(fn, grid, block, stream, *args, shared: int = 0) -> None:
+    fn.prepared_async_call(grid, block, stream, *args, shared_size=shared)
+
+
+def _check(array, name: str, dtype=np.float32, shape: tuple | None = None) -> None:
+    if array.dtype != dtype:
+        raise ValueError(f"{name}: expected dtype {np.dtype(dtype)}, got {array.dtype}")
+    if not array.flags.c_contiguous:
+        raise ValueError(f"{name}: must be C-contiguous")
+    if shape is not None and tuple(array.shape) != tuple(shape):
+        raise ValueError(f"{name}: expected shape {tuple(shape)}, got {tuple(array.shape)}")
+
+
+def _output(like, shape, dtype, out, name: str = "out"):
+    """``out`` checked against (shape, dtype), or a new array from ``like``'s allocator."""
+    if out is None:
+        return type(like)(tuple(shape), dtype, allocator=like.allocator)
+    _check(out, name, dtype, shape)
+    return out
+
+
+def _elementwise_grid(count: int) -> tuple[int, int, int]:
+    return (max(1, min(_MAX_BLOCKS, -(-count // _THREADS))), 1, 1)
+
+
+def _ptr(array) -> int:
+    return array.ptr
+
+
+# -- norms --------------------------------------------------------------------------------------------
+
+def rms_norm(x, w, eps: float, stream=None, out=None):
+    """x * rsqrt(mean(x^2) + eps) * w per row of x[n, d]."""
+    d = x.shape[-1]
+    _check(x, "x")
+    _check(w, "w", shape=(d,))
+    out = _output(x, x.shape, np.float32, out)
+    fn = _kernel("norms", "rms_norm", "PPPif")
+    _launch(fn, (x.size // d, 1, 1), (_NORM_THREADS, 1, 1), stream, _ptr(x), _ptr(w), _ptr(out), d, float(eps))
+    return out
+
+
+def layer_norm(x, w, b, eps: float, stream=None, out=None):
+    """(x - mean) * rsqrt(var + eps) * w + b per row of x[n, d]."""
+    d = x.shape[-1]
+    _check(x, "x")
+    _check(w, "w", shape=(d,))
+    _check(b, "b", shape=(d,))
+    out = _output(x, x.shape, np.float32, out)
+    fn = _kernel("norms", "layer_norm", "PPPPif")
+    _launch(fn, (x.size // d, 1, 1), (_NORM_THREADS, 1, 1), stream, _ptr(x), _ptr(w), _ptr(b), _ptr(out), d,
+            float(eps))
+    return out
+
+
+# -- elementwise --------------------------------------------------------------------------------------
+
+def gelu_tanh(x, stream=None, out=None):
+    _check(x, "x")
+    out = _output(x, x.shape, np.float32, out)
+    _launch(_kernel("elementwise", "gelu_tanh", "PPi"), _elementwise_grid(x.size), (_THREADS, 1, 1), stream,
+            _ptr(x), _ptr(out), x.size)
+    return out
+
+
+def add_bias_gelu(x, b, stream=None, out=None):
+    """gelu_tanh(x + b), b[d] broadcast over the last axis: the GPT-2 FFN's fc1 bias and activation."""
+    d = x.shape[-1]
+    _check(x, "x")
+    _check(b, "b", shape=(d,))
+    out = _output(x, x.shape, np.float32, out)
+    _launch(_kernel("elementwise", "add_bias_gelu", "PPPii"), _elementwise_grid(x.size), (_THREADS, 1, 1),
+            stream, _ptr(x), _ptr(b), _ptr(out), x.size, d)
+    return out
+
+
+def add(a, b, stream=None, out=None):
+    _check(a, "a")
+    _check(b, "b", shape=a.shape)
+    out = _output(a, a.shape, np.float32, out)
+    _launch(_kernel("elementwise", "add", "PPPi"), _elementwise_grid(a.size), (_THREADS, 1, 1), stream,
+            _ptr(a), _ptr(b), _ptr(out), a.size)
+    return out
+
+
+def add_bias(x, b, stream=None, out=None):
+    d = x.shape[-1]
+    _check(x, "x")
+    _check(b, "b", shape=(d,))
+    out = _output(x, x.shape, np.float32, out)
+    _launch(_kernel("elementwise", "add_bias", "PPPii"), _elementwise_grid(x.size), (_THREADS, 1, 1), stream,
+            _ptr(x), _ptr(b), _ptr(out), x.size, d)
+    return out
+
+
+def add_position_embedding(x, table, positions, stream=None, out=None):
+    """x[n, d] + table[positions[i]]; positions must be < table rows (not checked on the device)."""
+    n, d = x.shape
+    _check(x, "x")
+    _check(table, "table")
+    _check(positions, "positions", np.int32, (n,))
+    if table.shape[-1] != d:
+        raise ValueError(f"add_position_embedding: table width {table.shape[-1]} != {d}")
+    out = _output(x, x.shape, np.float32, out)
+    _launch(_kernel("elementwise", "add_position_embedding", "PPPPii"), _elementwise_grid(x.size),
+            (_THREADS, 1, 1), stream, _ptr(x), _ptr(table), _ptr(positions), _ptr(out), x.size, d)
+    return out
+
+
+def swiglu_oai(gate, up, alpha: float = 1.702, limit: float = 7.0, stream=None, out=None):
+    _check(gate, "gate")
+    _check(up, "up", shape=gate.shape)
+    out = _output(gate, gate.shape, np.float32, out)
+    _launch(_kernel("elementwise", "swiglu_oai", "PPPiff"), _elementwise_grid(gate.size), (_THREADS, 1, 1),
+            stream, _ptr(gate), _ptr(up), _ptr(out), gate.size, float(alpha), float(limit))
+    return out
+
+
+def moe_combine(y, weights, stream=None, out=None):
+    """sum_j weights[:, j] * y[:, j] for y[n, k, d]."""
+    n, k, d = y.shape
+    _check(y, "y")
+    _check(weights, "weights", shape=(n, k))
+    out = _output(y, (n, d), np.float32, out)
+    _launch(_kernel("elementwise", "moe_combine", "PPPiii"), _elementwise_grid(n * d), (_THREADS, 1, 1), stream,
+            _ptr(y), _ptr(weights), _ptr(out), n * d, k, d)
+    return out
+
+
+# -- positions and the KV cache -----------------------------------------------------------------------
+
+def rope_neox(x, positions, inv_freq, attn_factor: float, stream=None, out=None):
+    """NeoX rotary embedding on x[n, h, dh]; YaRN's corrected inv_freq and attn_factor come from the caller."""
+    n, heads, dh = x.shape
+    _check(x, "x")
+    _check(positions, "positions", np.int32, (n,))
+    _check(inv_freq, "inv_freq", shape=(dh // 2,))
+    out = _output(x, x.shape, np.float32, out)
+    _launch(_kernel("rope", "rope_neox", "PPPPiif"), (n * heads, 1, 1), (max(32, dh // 2), 1, 1), stream,
+            _ptr(x), _ptr(positions), _ptr(inv_freq), _ptr(out), heads, dh, float(attn_factor))
+    return out
+
+
+def kv_store(k_cache, v_cache, k, v, positions, stream=None) -> None:
+    """Write k[i], v[i] ([n, hkv, dh]) into cache row positions[i] % cap, in place (rows distinct, n <= cap)."""
+    cap = k_cache.shape[0]
+    n = k.shape[0]
+    _check(k_cache, "k_cache")
+    _check(v_cache, "v_cache", shape=k_cache.shape)
+    _check(k, "k", shape=(n, *k_cache.shape[1:]))
+    _check(v, "v", shape=k.shape)
+    _check(positions, "positions", np.int32, (n,))
+    if n > cap:
+        raise ValueError(f"kv_store: {n} tokens do not fit a cache of {cap} rows")
+    _launch(_kernel("kv_cache", "kv_store", "PPPPPii"), (n, 1, 1), (_THREADS, 1, 1), stream, _ptr(k_cache),
+            _ptr(v_cache), _ptr(k), _ptr(v), _ptr(positions), k.size // n, cap)
+
+
+# -- attention ----------------------------------------------------------------------------------------
+
+def _attention_splits(n: int, group: int, hkv: int, cap: int, window: int) -> int:
+    """Key splits per block: enough blocks to fill the GPU, at least a few tiles of keys per split at the
+    longest range the cache can hold (chosen from static sizes only, so a captured graph stays valid)."""
+    blocks = -(-n * group // _ATTN_WARPS) * hkv
+    longest = min(cap, window + n - 1) if window else cap
+    return max(1, min(-(-_ATTN_TARGET_BLOCKS // blocks), longest // _ATTN_MIN_KEYS_PER_SPLIT))
+
+
+def attention(q, k_cache, v_cache, positions, scale: float, window: int = 0, sinks=None, stream=None, out=None):
+    """Causal attention of q[n, hq, dh] over a (ring) cache [cap, hkv, dh]; see ``ops_ref.attention``.
+
+    One kernel serves prefill and decode: it splits each block's key range over several blocks when
+    there are too few (query, head) rows to fill the GPU (decode), then a combine kernel merges them.
+    """
+    n, hq, dh = q.shape
+    cap, hkv, _ = k_cache.shape
+    _check(q, "q")
+    _check(k_cache, "k_cache")
+    _check(v_cache, "v_cache", shape=k_cache.shape)
+    _check(positions, "positions", np.int32, (n,))
+    if k_cache.shape[2] != dh or hq % hkv:
+        raise ValueError(f"attention: q {tuple(q.shape)} does not fit cache {tuple(k_cache.shape)}")
+    if dh not in _ATTN_HEAD_DIMS:
+        raise ValueError(f"attention: head dim {dh} has no kernel (have {_ATTN_HEAD_DIMS})")
+    if sinks is not None:
+        _check(sinks, "sinks", shape=(hq,))
+    out = _output(q, q.shape, np.float32, out)
+    group = hq // hkv
+    splits = _attention_splits(n, group, hkv, cap, window)
+    partials = None
+    if splits > 1:
+        partials = type(q)((splits * n * hq * (dh + 2),), np.float32, allocator=q.allocator)
+    fn = _kernel("attention", f"attention_dh{dh}", "PPPPPPPiiiiif")
+    grid = (-(-n * group // _ATTN_WARPS), hkv, splits)
+    _launch(fn, grid, (_ATTN_WARPS * 32, 1, 1), stream, _ptr(q), _ptr(k_cache), _ptr(v_cache), _ptr(positions),
+            _ptr(sinks) if sinks is not None else 0, _ptr(out), _ptr(partials) if partials is not None else 0,
+            n, hq, hkv, cap, int(window), float(scale))
+    if partials is not None:
+        combine = _kernel("attention", "attention_combine", "PPPiiii")
+        _launch(combine, (n * hq, 1, 1), (dh, 1, 1), stream, _ptr(partials),
+                _ptr(sinks) if sinks is not None else 0, _ptr(out), n * hq, hq, dh, splits)
+    return out
+
+
+# -- selection ----------------------------------------------------------------------------------------
+
+def moe_router(logits, k: int, stream=None, out=None):
+    """(ids[n, k] int32, weights[n, k] f32): top-k per row (ties: lower index), softmax over the k.
+
+    ``out`` is an (ids, weights) pair when given.
+    """
+    n, n_experts = logits.shape
+    _check(logits, "logits")
+    if not 0 < k <= n_experts:
+        raise ValueError(f"moe_router: k={k} outside 1..{n_experts}")
+    ids, weights = out if out is not None else (None, None)
+    ids = _output(logits, (n, k), np.int32, ids, "ids")
+    weights = _output(logits, (n, k), np.float32, weights, "weights")
+    _launch(_kernel("moe", "moe_router", "PPPii"), (n, 1, 1), (32, 1, 1), stream, _ptr(logits), _ptr(ids),
+            _ptr(weights), n_experts, k, shared=8 * k)
+    return ids, weights
+
+
+def argmax(logits, stream=None, out=None):
+    """Greedy token id per row of logits[n, V] (ties: lower index), as int32 on the device."""
+    n, vocab = logits.shape
+    _check(logits, "logits")
+    out = _output(logits, (n,), np.int32, out)
+    _launch(_kernel("moe", "argmax", "PPi"), (n, 1, 1), (_ARGMAX_THREADS, 1, 1), stream, _ptr(logits), _ptr(out),
+            vocab)
+    return out
