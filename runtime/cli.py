@@ -123,6 +123,19 @@ def cmd_chat(args) -> int:
         messages.append({"role": "assistant", "content": model.reply_from(stream.completion).text})
 
 
+def _int_list(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v.strip()]
+
+
+def cmd_bench(args) -> int:
+    from runtime.bench import format_report, run_bench
+
+    report = run_bench(args.model, prompts=args.n_prompt, n_gen=args.n_gen, depths=args.depth,
+                       repetitions=args.repetitions, device=args.device)
+    print(report.model_dump_json(indent=2) if args.json else format_report(report))
+    return 0
+
+
 def _model_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("model", nargs="?", help="GGUF file (default: the default model of plugrt[demo])")
     s.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
@@ -157,6 +170,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--system", help="system message")
     s.add_argument("--reasoning-effort", choices=["low", "medium", "high"], help="GPT-OSS reasoning effort")
     s.set_defaults(func=cmd_chat)
+
+    s = sub.add_parser("bench", help="prefill/decode throughput in llama-bench's terms")
+    s.add_argument("model")
+    s.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    s.add_argument("-p", "--n-prompt", type=_int_list, default=[512], help="prompt lengths, e.g. 512,2048")
+    s.add_argument("-n", "--n-gen", type=int, default=128, help="tokens to decode (0: skip decode)")
+    s.add_argument("-d", "--depth", type=_int_list, default=[0], help="context depths before decoding, e.g. 0,4096")
+    s.add_argument("-r", "--repetitions", type=int, default=3)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("plugins", help="list architectures, quantization types and presets with their plugins")
     s.add_argument("--json", action="store_true")

@@ -28,24 +28,60 @@ PROMPTS = [
     "Der schnellste Weg zum Bahnhof ist",
     "東京は日本の",
     "El agua hierve a una temperatura de",
+    "The quick brown fox",
+    "2 + 2 =",
+    "import numpy as np\n\n# Create a 3x3 identity matrix\n",
+    "for (let i = 0; i < 10; i++) {",
+    "Water is made of hydrogen and",
+    "Москва — столица",
+    "O Brasil é o maior país da",
+    "Il était une fois un petit prince qui",
+    "1, 2, 3, 4, 5,",
+    "Monday, Tuesday, Wednesday,",
+    "January, February, March,",
+    "A, B, C, D, E,",
+    "The days of the week are",
+    "<html>\n<head>\n<title>",
+    "int add(int a, int b) {\n    return",
+    "print(\"Hello, world!\")\n",
+    "x = [1, 2, 3]\nfor item in x:\n",
+    "Un, deux, trois, quatre,",
+    "Eins, zwei, drei, vier,",
+    "uno, dos, tres, cuatro,",
+    "一、二、三、",
+    "The opposite of hot is",
+    "To be or not to be,",
+    "Roses are red, violets are",
+    "The chemical symbol for gold is",
+    "Twinkle, twinkle, little star,",
 ]
 
 
-def reference(model_path: Path, prompt: str, llm) -> dict:
-    ids = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
+def greedy(llm, ids: list[int]) -> tuple[list[int], list[list[int]], list[float]]:
+    """llama.cpp's greedy continuation of ``ids``: tokens, top-5 per step, top-1 minus top-2 logit."""
     llm.reset()
     llm.eval(ids)
-    greedy, top5, margins = [], [], []
+    tokens, top5, margins = [], [], []
     for _ in range(STEPS):
         logits = np.asarray(llm.scores[llm.n_tokens - 1], dtype=np.float32)
         order = np.argsort(-logits, kind="stable")[:TOP_K]
-        greedy.append(int(order[0]))
+        tokens.append(int(order[0]))
         top5.append([int(t) for t in order])
         margins.append(round(float(logits[order[0]] - logits[order[1]]), 4))
         llm.eval([int(order[0])])
-    return {"prompt": prompt, "prompt_ids": [int(t) for t in ids], "greedy_ids": greedy,
-            "top5_ids": top5, "top1_margin": margins,
-            "text": llm.detokenize(greedy).decode("utf-8", errors="replace")}
+    return tokens, top5, margins
+
+
+def reference(prompt: str, llm, llm_f32) -> dict:
+    """The reference continuation (llama.cpp defaults: F16 KV cache) and whether llama.cpp with an F32
+    KV cache and no flash attention continues identically ("stable": llama.cpp's own rounding does not
+    flip a near-tie; only stable cases must match token for token)."""
+    ids = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
+    tokens, top5, margins = greedy(llm, ids)
+    cross_check, _, _ = greedy(llm_f32, ids)
+    return {"prompt": prompt, "prompt_ids": [int(t) for t in ids], "greedy_ids": tokens,
+            "top5_ids": top5, "top1_margin": margins, "stable": cross_check == tokens,
+            "text": llm.detokenize(tokens).decode("utf-8", errors="replace")}
 
 
 def main() -> None:
@@ -58,13 +94,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=FIXTURE)
     args = parser.parse_args()
     model_path = args.model or default_model_path()
-    llm = llama_cpp.Llama(model_path=str(model_path), n_ctx=512, n_batch=512, n_threads=2, seed=0,
-                          logits_all=True, verbose=False)
-    cases = [reference(model_path, p, llm) for p in PROMPTS]
+    common = dict(model_path=str(model_path), n_ctx=512, n_batch=512, n_threads=2, seed=0,
+                  logits_all=True, verbose=False)
+    llm = llama_cpp.Llama(**common)
+    llm_f32 = llama_cpp.Llama(**common, type_k=0, type_v=0, flash_attn=False)  # 0 = GGML_TYPE_F32
+    cases = [reference(p, llm, llm_f32) for p in PROMPTS]
     for case in cases:
-        print(f"{case['prompt']!r} -> {case['text']!r} (min margin {min(case['top1_margin'])})")
+        print(f"{case['prompt']!r} -> {case['text']!r} (stable: {case['stable']})")
     payload = {"model_sha256": EXPECTED_SHA256, "generator": f"llama-cpp-python {llama_cpp.__version__}, CPU, "
-               "greedy (argmax of llama.cpp's logits), prompt tokenized by llama.cpp with BOS",
+               "greedy (argmax of llama.cpp's logits), prompt tokenized by llama.cpp with BOS; "
+               "stable: llama.cpp with an F32 KV cache and no flash attention gives the same tokens",
                "steps": STEPS, "cases": cases}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n")

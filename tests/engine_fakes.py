@@ -49,12 +49,12 @@ class FakeBigramRunner:
         self.resets += 1
         self.position = 0
 
-    def forward(self, token_ids: Sequence[int]) -> np.ndarray:
+    def forward(self, token_ids: Sequence[int], *, logits_for: str = "all") -> np.ndarray:
         ids = list(token_ids)
         self.position += len(ids)
         assert self.position <= self.context_length, "fed past the context length"
         self.calls.append(ids)
-        return self.table[ids]
+        return self.table[ids[-1:] if logits_for == "last" else ids]
 
 
 class FakeScriptedRunner:
@@ -67,12 +67,12 @@ class FakeScriptedRunner:
     def reset(self) -> None:
         self.calls = []
 
-    def forward(self, token_ids: Sequence[int]) -> np.ndarray:
+    def forward(self, token_ids: Sequence[int], *, logits_for: str = "all") -> np.ndarray:
         ids = list(token_ids)
         row = np.zeros(self.vocab_size, dtype=np.float32)
         row[self.script[len(self.calls)]] = 20.0
         self.calls.append(ids)
-        return np.tile(row, (len(ids), 1))
+        return np.tile(row, (1 if logits_for == "last" else len(ids), 1))
 
 
 class FakeStreamDecoder:

@@ -1,7 +1,6 @@
 """The runner the engine drives: token ids in, logits out, positions and KV cache kept inside."""
 from __future__ import annotations
 
-import logging
 from abc import ABC, abstractmethod
 from typing import Any, Sequence
 
@@ -10,8 +9,6 @@ import numpy as np
 from runtime.backend.base import Backend
 from runtime.errors import GenerationError
 from runtime.gguf.reader import GGUFFile
-
-log = logging.getLogger(__name__)
 
 #: Prefill is run in chunks of at most this many tokens (sliding-window rings are sized for it).
 MAX_TOKENS_PER_CALL = 256

@@ -30,7 +30,9 @@ class Runner(Protocol):
 
     def reset(self) -> None: ...
 
-    def forward(self, token_ids: Sequence[int]) -> np.ndarray: ...
+    def forward(self, token_ids: Sequence[int], *, logits_for: str = "all") -> np.ndarray:
+        """Append ``token_ids`` to the cache; logits [n, vocab], or [1, vocab] for the last
+        position only with ``logits_for="last"`` (prefill then skips the LM head elsewhere)."""
 
 
 class StreamDecoder(Protocol):
@@ -113,7 +115,7 @@ class Stream:
         prefill_s = first_at = last_at = 0.0
         if limit > 0:
             runner.reset()
-            logits = _last_row(runner.forward(prompt), runner.vocab_size)
+            logits = _last_row(runner.forward(prompt, logits_for="last"), runner.vocab_size)
             prefill_s = time.perf_counter() - start
         while len(generated) < limit:
             token = sampler(logits, context)
@@ -135,7 +137,7 @@ class Stream:
             yield Chunk(text=text, token_ids=[token])
             if is_last or hit_stop:
                 break
-            logits = _last_row(runner.forward([token]), runner.vocab_size)
+            logits = _last_row(runner.forward([token], logits_for="last"), runner.vocab_size)
         timings = Timings(
             load_s=load_s,
             ttft_ms=(first_at - start) * 1e3 if generated else 0.0,
