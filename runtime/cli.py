@@ -17,10 +17,12 @@ def cmd_plugins(args) -> int:
     reg = registry()
     rows = ([("architecture", a, p) for a, (_, p) in sorted(reg.architectures.items())]
             + [("quant type", t.name, p) for t, (_, p) in sorted(reg.quant_formats.items())]
-            + [("synth preset", n, p) for n, (_, p) in sorted(reg.synthetic_presets.items())])
+            + [("synth preset", n, p) for n, (_, p) in sorted(reg.synthetic_presets.items())]
+            + [("converter", t, p) for t, (_, p) in sorted(reg.converters.items())])
     if args.json:
-        out: dict[str, dict[str, str]] = {"architectures": {}, "quant_types": {}, "synthetic_presets": {}}
-        keys = {"architecture": "architectures", "quant type": "quant_types", "synth preset": "synthetic_presets"}
+        keys = {"architecture": "architectures", "quant type": "quant_types", "synth preset": "synthetic_presets",
+                "converter": "converters"}
+        out: dict[str, dict[str, str]] = {key: {} for key in keys.values()}
         for kind, name, plugin in rows:
             out[keys[kind]][name] = plugin
         print(json.dumps(out, indent=2))
@@ -123,6 +125,13 @@ def cmd_chat(args) -> int:
         messages.append({"role": "assistant", "content": model.reply_from(stream.completion).text})
 
 
+def cmd_convert(args) -> int:
+    from runtime.convert import convert
+
+    print(convert(args.hf_dir, args.out, dtype=args.dtype, expert_type=args.expert_type))
+    return 0
+
+
 def _int_list(text: str) -> list[int]:
     return [int(v) for v in text.split(",") if v.strip()]
 
@@ -180,6 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-r", "--repetitions", type=int, default=3)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("convert", help="convert a Hugging Face checkpoint (safetensors + config.json) to GGUF")
+    s.add_argument("hf_dir")
+    s.add_argument("out")
+    s.add_argument("--dtype", default="f32", choices=["f32", "f16", "bf16", "q8_0"], help="dense matrices")
+    s.add_argument("--expert-type", default="mxfp4", choices=["mxfp4", "f32", "f16", "bf16", "q8_0"],
+                   help="MoE expert weights")
+    s.set_defaults(func=cmd_convert)
 
     s = sub.add_parser("plugins", help="list architectures, quantization types and presets with their plugins")
     s.add_argument("--json", action="store_true")

@@ -35,3 +35,10 @@ def default_model_path():
     """Called by ``runtime.load()`` and ``plugrt generate`` when no model is given. Return the path
     of a GGUF file to use (materialising it first if needed), or None to pass. The first plugin
     that returns a path wins."""
+
+
+@hookspec
+def register_converters(register):
+    """Called once when the plugin manager is built. Call ``register(converter)`` for each
+    :class:`runtime.convert.Converter` (Hugging Face ``model_type`` strings -> a function writing a
+    GGUF) the plugin provides; ``plugrt convert`` dispatches on the checkpoint's config.json."""

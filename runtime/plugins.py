@@ -30,6 +30,7 @@ class Registry:
     architectures: dict[str, tuple[type, str]] = field(default_factory=dict)
     quant_formats: dict[GGMLType, tuple[object, str]] = field(default_factory=dict)
     synthetic_presets: dict[str, tuple[object, str]] = field(default_factory=dict)
+    converters: dict[str, tuple[object, str]] = field(default_factory=dict)
     plugin_manager: pluggy.PluginManager | None = None
 
     def default_model_path(self):
@@ -85,6 +86,7 @@ def _collect(pm: pluggy.PluginManager) -> Registry:
         ("register_architectures", "architecture", reg.architectures, lambda cls: cls.architectures),
         ("register_quant_formats", "ggml type", reg.quant_formats, lambda fmt: (GGMLType(fmt.ggml_type),)),
         ("register_synthetic_presets", "synthetic preset", reg.synthetic_presets, lambda p: (p.name,)),
+        ("register_converters", "converter for model_type", reg.converters, lambda c: c.model_types),
     )
     for name, plugin in pm.list_name_plugin():
         others = [p for p in pm.get_plugins() if p is not plugin]

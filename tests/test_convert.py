@@ -156,3 +156,28 @@ def test_tokenizer_json_to_gguf_keys(tmp_path):
     assert meta["tokenizer.ggml.merges"] == ["a b"]
     assert meta["tokenizer.ggml.pre"] == "gpt-4o" and meta["tokenizer.ggml.eos_token_id"] == 3
     assert meta["tokenizer.chat_template"] == "{{x}}"
+
+
+def test_cli_convert_dispatches_on_model_type(tmp_path):
+    import subprocess
+    import sys
+
+    hf_dir = tmp_path / "hf"
+    hf_tiny.build("gpt2", hf_dir)
+    out = tmp_path / "cli.gguf"
+    r = subprocess.run([sys.executable, "-m", "runtime", "convert", str(hf_dir), str(out), "--dtype", "q8_0"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    with open_gguf(out) as gguf:
+        assert gguf.architecture == "gpt2"
+        assert gguf.tensors["blk.0.attn_qkv.weight"].ggml_type == GGMLType.Q8_0
+
+
+def test_cli_convert_unknown_model_type_is_a_clear_error(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "mamba"}))
+    r = subprocess.run([sys.executable, "-m", "runtime", "convert", str(tmp_path), str(tmp_path / "o.gguf")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "no plugin converts model_type 'mamba'" in r.stderr

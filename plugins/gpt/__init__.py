@@ -3,7 +3,9 @@ written in backend ops; plus the HF checkpoint converter (:mod:`plugins.gpt.conv
 from __future__ import annotations
 
 from plugins.gpt.adapter import GPTInferenceAdapter
+from plugins.gpt.convert import convert_hf
 from plugins.gpt.presets import PRESETS
+from runtime.convert import Converter
 from plugins.gpt.weights import gpt2_weight_table, gpt_oss_weight_table
 from runtime.hookspecs import hookimpl
 
@@ -11,6 +13,11 @@ from runtime.hookspecs import hookimpl
 @hookimpl
 def register_architectures(register):
     register(GPTInferenceAdapter)
+
+
+@hookimpl
+def register_converters(register):
+    register(Converter(("gpt_oss", "gpt2"), convert_hf))
 
 
 @hookimpl
