@@ -1,13 +1,17 @@
 """The architecture-adapter interface that architecture plugins implement."""
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
 from runtime.errors import ConfigError
 from runtime.gguf.reader import GGUFFile
+
+log = logging.getLogger(__name__)
 
 
 class WeightSpec(BaseModel):
@@ -19,6 +23,30 @@ class WeightSpec(BaseModel):
     optional: bool = False
 
 
+@dataclass(frozen=True)
+class KVLayer:
+    """One layer's key/value cache as the backend allocates it: K and V of ``rows`` positions x
+    ``n_kv_heads`` x ``head_dim`` float32 each."""
+
+    rows: int
+    n_kv_heads: int
+    head_dim: int
+
+    @property
+    def nbytes(self) -> int:
+        return 2 * 4 * self.rows * self.n_kv_heads * self.head_dim
+
+
+#: Bound on the rows of the CUDA attention's split-K partial buffer (splits x tokens x query heads):
+#: the kernel splits keys only while it has fewer than 4096 (token, head) rows (runtime/cuda/ops.py).
+_ATTENTION_PARTIAL_ROWS = 8192
+
+
+def attention_partials_bytes(head_dim: int) -> int:
+    """Upper bound of the CUDA attention's split-K workspace, for adapters' :meth:`workspace_bytes`."""
+    return 4 * _ATTENTION_PARTIAL_ROWS * (head_dim + 2)
+
+
 class ArchitectureAdapter(ABC):
     """Serves one or more ``general.architecture`` strings.
 
@@ -28,6 +56,8 @@ class ArchitectureAdapter(ABC):
     """
 
     architectures: ClassVar[tuple[str, ...]]
+    #: Prefill chunk of the runner :meth:`build` makes; the memory planner sizes workspaces for it.
+    max_tokens_per_call: ClassVar[int] = 256
 
     def __init__(self, architecture: str):
         if architecture not in self.architectures:
@@ -45,6 +75,36 @@ class ArchitectureAdapter(ABC):
     @abstractmethod
     def build(self, gguf: GGUFFile, config: BaseModel, backend: Any) -> Any:
         """A runner for the forward pass of this model on ``backend``."""
+
+    # -- memory planning (runtime.memory); the defaults are conservative, adapters refine them ----------
+    def kv_cache_layout(self, config: BaseModel, context_length: int, max_tokens_per_call: int) -> list[KVLayer]:
+        """The KV cache the runner allocates for ``context_length`` (sliding-window layers may hold
+        only their ring). Default: every layer holds the whole context, sized from the config's
+        ``n_layers``, ``n_kv_heads`` (else ``n_heads``) and ``head_dim`` (else hidden_size / n_heads);
+        a config without them is taken to describe a model without a KV cache (a warning says so)."""
+        try:
+            layers, heads = config.n_layers, getattr(config, "n_kv_heads", None) or config.n_heads
+            head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.n_heads
+        except AttributeError as e:
+            log.warning("%s does not implement kv_cache_layout and its config has no %r: the memory plan "
+                        "counts no KV cache", type(self).__name__, e.name)
+            return []
+        return [KVLayer(context_length, heads, head_dim)] * layers
+
+    def workspace_bytes(self, config: BaseModel, context_length: int, max_tokens_per_call: int) -> int:
+        """Peak bytes of per-call temporaries (activations, logits, kernel workspaces) of one forward
+        call of ``max_tokens_per_call`` tokens. Default: logits for every token plus 32 hidden-size
+        rows per token, a generous bound for a dense transformer block."""
+        try:
+            vocab, hidden = config.vocab_size, config.hidden_size
+        except AttributeError as e:
+            raise ConfigError(f"{type(self).__name__} must implement workspace_bytes: config has no {e.name!r}") from e
+        return 4 * max_tokens_per_call * (vocab + 32 * hidden)
+
+    def float32_tensors(self, config: BaseModel) -> set[str]:
+        """Tensors the runner uploads dequantized to float32 (the ops' parameters: norms, biases...);
+        every other tensor stays in its ggml type on the device. Default: the 1-D tensors."""
+        return {spec.name for spec in self.weight_table(config) if len(spec.shape) == 1}
 
     def check_weights(self, gguf: GGUFFile, config: BaseModel) -> None:
         """Raise :class:`ConfigError` naming the first missing or misshapen tensor."""

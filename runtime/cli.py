@@ -69,7 +69,7 @@ def _load(args):
     import runtime
 
     return runtime.load(args.model, device=args.device, sha256=args.sha256, manifest=args.manifest,
-                        context_length=args.ctx_size, tokenizer=args.tokenizer)
+                        context_length=args.ctx_size, tokenizer=args.tokenizer, vram_budget=args.vram_budget)
 
 
 def cmd_generate(args) -> int:
@@ -145,12 +145,46 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_validate(args) -> int:
+    from runtime.validate import format_report, validate
+
+    report = validate(args.model, reference=args.reference, prompts=args.prompts, device=args.device,
+                      n_generate=args.generate, context_length=args.ctx_size)
+    print(report.model_dump_json(indent=2) if args.json else format_report(report))
+    return 0
+
+
+def cmd_plan(args) -> int:
+    from runtime.api import resolve_device
+    from runtime.detect import detect
+    from runtime.errors import OutOfDeviceMemory
+    from runtime.gguf.reader import open_gguf
+    from runtime.memory import plan_load
+
+    with open_gguf(args.model) as gguf:
+        adapter = detect(gguf)
+        try:
+            plan = plan_load(gguf, adapter, adapter.config(gguf.metadata), device=resolve_device(args.device),
+                             context_length=args.context, vram_budget=args.vram_budget)
+        except OutOfDeviceMemory as e:
+            print(json.dumps({"fits": False, "error": str(e)}) if args.json else str(e))
+            return 1
+    print(json.dumps(plan.to_dict(), indent=2) if args.json else plan.table())
+    return 0
+
+
+def _context_arg(text: str) -> int | str:
+    return text if text == "auto" else int(text)
+
+
 def _model_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("model", nargs="?", help="GGUF file (default: the default model of plugrt[demo])")
     s.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     s.add_argument("--sha256", help="refuse the file unless its sha256 is this")
     s.add_argument("--manifest", help="trusted manifest JSON (file name -> sha256, size, source)")
-    s.add_argument("-c", "--ctx-size", type=int, help="cap the context length (KV cache size)")
+    s.add_argument("-c", "--ctx-size", type=_context_arg,
+                   help="cap the context length (KV cache size); 'auto': the largest that fits the memory budget")
+    s.add_argument("--vram-budget", help="device memory the model may use, e.g. 24GiB (default: free memory)")
     s.add_argument("--tokenizer", help="tokenizer.json to use instead of the GGUF vocabulary")
     s.add_argument("-n", "--n-predict", type=int, default=128, help="maximum tokens to generate")
     s.add_argument("--temperature", "--temp", type=float, help="0 = greedy")
@@ -207,6 +241,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the stable JSON report")
     s.add_argument("--hash", action="store_true", help="also compute the file's sha256 (reads it whole)")
     s.set_defaults(func=cmd_inspect)
+
+    s = sub.add_parser("validate", help="compare a model's logits with its dequantized-F32 reference (CPU)")
+    s.add_argument("model")
+    s.add_argument("--reference", default="f32",
+                   help='"f32": the same file dequantized to float32 on the CPU (default); or another GGUF '
+                        "of the same model, e.g. an F32 conversion of the same checkpoint")
+    s.add_argument("--prompts", help="prompt set JSON (see docs/VALIDATION.md); default: a few built-in prompts")
+    s.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"], help="device of the tested model")
+    s.add_argument("--generate", type=int, default=0, metavar="N",
+                   help="also compare N greedy tokens per prompt and flag diverging prompts")
+    s.add_argument("-c", "--ctx-size", type=int, help="cap the context length (KV cache size)")
+    s.add_argument("--json", action="store_true", help="print the full report as JSON")
+    s.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("plan", help="device memory a model needs (weights, KV cache, workspaces) vs a budget")
+    s.add_argument("model")
+    s.add_argument("-c", "--context", type=_context_arg, help="context length, or 'auto' (default: the model's)")
+    s.add_argument("--vram-budget", help="e.g. 24GiB (default on a GPU: its free memory minus a margin)")
+    s.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"],
+                   help="plan for this device (cuda adds the CUDA runtime's share)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_plan)
 
     s = sub.add_parser("synth", help="write a synthetic (random-weight) model; 'plugrt synth list' lists presets")
     s.add_argument("preset")

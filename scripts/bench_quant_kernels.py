@@ -4,6 +4,8 @@ Bandwidth = bytes of weights read / kernel time (CUDA events), reported as a fra
 device-to-device copy bandwidth measured in the same run (copy counts bytes read + written).
 Kernels are timed back to back (see QueueFiller), without Python's ~10 us launch cost per call.
 K-quants cannot hold 2880-wide rows, so Q4_K runs at 3072 columns (bytes are counted as they are).
+Each timed call reads weights the previous calls did not touch (other experts, other copies of a
+dense matrix; at least ROTATE_BYTES in turn), so the numbers are device-memory bandwidth, not L2.
 
     python scripts/bench_quant_kernels.py [--iters 50]
 """
@@ -71,6 +73,10 @@ def copy_bandwidth(iters: int) -> float:
     return 2 * n / (ms * 1e-3)
 
 
+#: Weights cycled through per case; well above the 50 MB L2 of an H100.
+ROTATE_BYTES = 256 * 2**20
+
+
 def bench_case(fmt, shape, iters: int, rng, busy) -> tuple[float, float]:
     from pycuda import gpuarray
 
@@ -78,17 +84,27 @@ def bench_case(fmt, shape, iters: int, rng, busy) -> tuple[float, float]:
     n_in = -(-n_in // fmt.block_size) * fmt.block_size
     if n_experts:
         w = gpuarray.to_gpu(fmt.random(rng, (n_experts, n_out, n_in)))
-        ids = gpuarray.to_gpu(np.arange(k, dtype=np.int32).reshape(1, k) * (n_experts // k))
+        # disjoint expert sets, one per call
+        sets = [gpuarray.to_gpu(np.arange(s * k, (s + 1) * k, dtype=np.int32).reshape(1, k))
+                for s in range(n_experts // k)]
         x = gpuarray.to_gpu(rng.standard_normal((1, x_rows, n_in)).astype(np.float32))
         out = gpuarray.empty((1, k, n_out), np.float32)
-        ms = time_ms(lambda: fmt.cuda_linear_experts(x, w, ids, n_in, out=out), iters, busy)
+        calls = [lambda ids=ids: fmt.cuda_linear_experts(x, w, ids, n_in, out=out) for ids in sets]
         read = k * n_out * fmt.row_bytes(n_in)
     else:
-        w = gpuarray.to_gpu(fmt.random(rng, (n_out, n_in)))
+        first = gpuarray.to_gpu(fmt.random(rng, (n_out, n_in)))
+        read = n_out * fmt.row_bytes(n_in)
+        copies = [first] + [first.copy() for _ in range(-(-ROTATE_BYTES // read) - 1)]
         x = gpuarray.to_gpu(rng.standard_normal((1, n_in)).astype(np.float32))
         out = gpuarray.empty((1, n_out), np.float32)
-        ms = time_ms(lambda: fmt.cuda_matvec(x, w, n_in, out=out), iters, busy)
-        read = n_out * fmt.row_bytes(n_in)
+        calls = [lambda w=w: fmt.cuda_matvec(x, w, n_in, out=out) for w in copies]
+    state = {"i": 0}
+
+    def call():
+        calls[state["i"] % len(calls)]()
+        state["i"] += 1
+
+    ms = time_ms(call, iters, busy)
     return ms, read / (ms * 1e-3)
 
 

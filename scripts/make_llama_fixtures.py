@@ -17,43 +17,43 @@ import numpy as np
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "llama" / "gemma3_270m_llamacpp.json"
 STEPS = 32
 TOP_K = 5
-PROMPTS = [
-    "The capital of France is",
-    "Once upon a time, in a small village by the sea,",
-    "The three primary colors are",
-    "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n",
-    "#include <stdio.h>\n\nint main(void) {\n",
-    "SELECT name, COUNT(*) FROM users",
-    "La capitale de l'Allemagne est",
-    "Der schnellste Weg zum Bahnhof ist",
-    "東京は日本の",
-    "El agua hierve a una temperatura de",
-    "The quick brown fox",
-    "2 + 2 =",
-    "import numpy as np\n\n# Create a 3x3 identity matrix\n",
-    "for (let i = 0; i < 10; i++) {",
-    "Water is made of hydrogen and",
-    "Москва — столица",
-    "O Brasil é o maior país da",
-    "Il était une fois un petit prince qui",
-    "1, 2, 3, 4, 5,",
-    "Monday, Tuesday, Wednesday,",
-    "January, February, March,",
-    "A, B, C, D, E,",
-    "The days of the week are",
-    "<html>\n<head>\n<title>",
-    "int add(int a, int b) {\n    return",
-    "print(\"Hello, world!\")\n",
-    "x = [1, 2, 3]\nfor item in x:\n",
-    "Un, deux, trois, quatre,",
-    "Eins, zwei, drei, vier,",
-    "uno, dos, tres, cuatro,",
-    "一、二、三、",
-    "The opposite of hot is",
-    "To be or not to be,",
-    "Roses are red, violets are",
-    "The chemical symbol for gold is",
-    "Twinkle, twinkle, little star,",
+PROMPTS = [  # (kind, text)
+    ('en', 'The capital of France is'),
+    ('en', 'Once upon a time, in a small village by the sea,'),
+    ('en', 'The three primary colors are'),
+    ('code', 'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n'),
+    ('code', '#include <stdio.h>\n\nint main(void) {\n'),
+    ('code', 'SELECT name, COUNT(*) FROM users'),
+    ('multilingual', "La capitale de l'Allemagne est"),
+    ('multilingual', 'Der schnellste Weg zum Bahnhof ist'),
+    ('multilingual', '東京は日本の'),
+    ('multilingual', 'El agua hierve a una temperatura de'),
+    ('en', 'The quick brown fox'),
+    ('en', '2 + 2 ='),
+    ('code', 'import numpy as np\n\n# Create a 3x3 identity matrix\n'),
+    ('code', 'for (let i = 0; i < 10; i++) {'),
+    ('en', 'Water is made of hydrogen and'),
+    ('multilingual', 'Москва — столица'),
+    ('multilingual', 'O Brasil é o maior país da'),
+    ('multilingual', 'Il était une fois un petit prince qui'),
+    ('en', '1, 2, 3, 4, 5,'),
+    ('en', 'Monday, Tuesday, Wednesday,'),
+    ('en', 'January, February, March,'),
+    ('en', 'A, B, C, D, E,'),
+    ('en', 'The days of the week are'),
+    ('code', '<html>\n<head>\n<title>'),
+    ('code', 'int add(int a, int b) {\n    return'),
+    ('code', 'print("Hello, world!")\n'),
+    ('code', 'x = [1, 2, 3]\nfor item in x:\n'),
+    ('multilingual', 'Un, deux, trois, quatre,'),
+    ('multilingual', 'Eins, zwei, drei, vier,'),
+    ('multilingual', 'uno, dos, tres, cuatro,'),
+    ('multilingual', '一、二、三、'),
+    ('en', 'The opposite of hot is'),
+    ('en', 'To be or not to be,'),
+    ('en', 'Roses are red, violets are'),
+    ('en', 'The chemical symbol for gold is'),
+    ('en', 'Twinkle, twinkle, little star,'),
 ]
 
 
@@ -72,14 +72,14 @@ def greedy(llm, ids: list[int]) -> tuple[list[int], list[list[int]], list[float]
     return tokens, top5, margins
 
 
-def reference(prompt: str, llm, llm_f32) -> dict:
+def reference(kind: str, prompt: str, llm, llm_f32) -> dict:
     """The reference continuation (llama.cpp defaults: F16 KV cache) and whether llama.cpp with an F32
     KV cache and no flash attention continues identically ("stable": llama.cpp's own rounding does not
     flip a near-tie; only stable cases must match token for token)."""
     ids = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
     tokens, top5, margins = greedy(llm, ids)
     cross_check, _, _ = greedy(llm_f32, ids)
-    return {"prompt": prompt, "prompt_ids": [int(t) for t in ids], "greedy_ids": tokens,
+    return {"kind": kind, "prompt": prompt, "prompt_ids": [int(t) for t in ids], "greedy_ids": tokens,
             "top5_ids": top5, "top1_margin": margins, "stable": cross_check == tokens,
             "text": llm.detokenize(tokens).decode("utf-8", errors="replace")}
 
@@ -98,7 +98,7 @@ def main() -> None:
                   logits_all=True, verbose=False)
     llm = llama_cpp.Llama(**common)
     llm_f32 = llama_cpp.Llama(**common, type_k=0, type_v=0, flash_attn=False)  # 0 = GGML_TYPE_F32
-    cases = [reference(p, llm, llm_f32) for p in PROMPTS]
+    cases = [reference(kind, text, llm, llm_f32) for kind, text in PROMPTS]
     for case in cases:
         print(f"{case['prompt']!r} -> {case['text']!r} (stable: {case['stable']})")
     payload = {"model_sha256": EXPECTED_SHA256, "generator": f"llama-cpp-python {llama_cpp.__version__}, CPU, "

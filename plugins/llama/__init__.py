@@ -20,4 +20,12 @@ def register_synthetic_presets(register):
         register(preset)
 
 
+@hookimpl
+def default_model_path():
+    """Gemma 3 270M Q4_K_M from ``plugrt[demo]``, assembled into the user's cache on first use."""
+    from plugins.llama.default_model import default_model_path as gemma_path
+
+    return gemma_path()
+
+
 __all__ = ["LlamaFamilyAdapter"]

@@ -5,21 +5,23 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from plugins.gpt.runner import MAX_TOKENS_PER_CALL, CausalLM, WeightLoader
 from plugins.llama.config import ARCHITECTURES, LlamaConfig, llama_config
 from plugins.llama.gemma3 import Gemma3
 from plugins.llama.model import Llama
 from plugins.llama.weights import llama_weight_table
-from runtime.architecture import ArchitectureAdapter, WeightSpec
+from runtime.architecture import ArchitectureAdapter, KVLayer, WeightSpec, attention_partials_bytes
 from runtime.backend import Backend, get_backend
+from runtime.backend.kv_cache import layer_capacity
 from runtime.errors import ConfigError
 from runtime.gguf.reader import GGUFFile
+from runtime.runner import MAX_TOKENS_PER_CALL, CausalLM, WeightLoader
 
 
 class LlamaFamilyAdapter(ArchitectureAdapter):
     """Llama, Qwen2 (q/k/v biases) and Gemma 3 (sandwich norms, q/k norms, GeGLU, local/global layers)."""
 
     architectures = ARCHITECTURES
+    max_tokens_per_call = MAX_TOKENS_PER_CALL
 
     def config(self, metadata: dict[str, Any]) -> LlamaConfig:
         arch = metadata.get("general.architecture", self.architecture)
@@ -29,6 +31,23 @@ class LlamaFamilyAdapter(ArchitectureAdapter):
 
     def weight_table(self, config: BaseModel) -> list[WeightSpec]:
         return llama_weight_table(config)
+
+    def kv_cache_layout(self, config: LlamaConfig, context_length: int, max_tokens_per_call: int) -> list[KVLayer]:
+        """Gemma 3's sliding layers hold a ring of window + tokens-per-call rows, the others the context."""
+        context = min(context_length, config.context_length)
+        return [KVLayer(layer_capacity(config.window(i), context, max_tokens_per_call), config.n_kv_heads,
+                        config.head_dim) for i in range(config.n_layers)]
+
+    def workspace_bytes(self, config: LlamaConfig, context_length: int, max_tokens_per_call: int) -> int:
+        """Peak live float32 temporaries of one forward call of n tokens. Attention: x, its norm and the
+        output projection (3 x hidden), q before/after RoPE and norm plus the attention output (4 x q
+        width), k and v before/after RoPE and norm (4 x kv width), plus the split-K partials. MLP: x, its
+        norm, gate, up, the activation (3 x ffn) and down. Head: x, its norm, the logits."""
+        n, h = max_tokens_per_call, config.hidden_size
+        attention = n * (3 * h + 4 * config.q_dim + 4 * config.kv_dim) * 4 + attention_partials_bytes(config.head_dim)
+        mlp = n * (3 * h + 3 * config.ffn) * 4
+        head = n * (2 * h + config.vocab_size) * 4
+        return max(attention, mlp, head) + n * 2 * 4  # + token ids and positions
 
     def build(self, gguf: GGUFFile, config: BaseModel, backend: Backend | str, *,
               max_context: int | None = None, max_tokens_per_call: int = MAX_TOKENS_PER_CALL) -> CausalLM:

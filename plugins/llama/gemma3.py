@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from plugins.gpt.runner import WeightLoader
+from runtime.runner import WeightLoader
 from plugins.llama.config import LlamaConfig
 from plugins.llama.model import FamilyModel, Mlp, inv_freq
 from plugins.llama.weights import block

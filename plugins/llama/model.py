@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from plugins.gpt.runner import MAX_TOKENS_PER_CALL, CausalLM, WeightLoader
+from runtime.runner import MAX_TOKENS_PER_CALL, CausalLM, WeightLoader
 from plugins.llama.config import LlamaConfig
 from plugins.llama.ops import LlamaOps, TokenTable
 from plugins.llama.weights import block, neox_row_order

@@ -30,7 +30,7 @@ def _metadata(arch: str, *, layers, hidden, heads, kv_heads, head_dim, ffn, cont
     return meta
 
 
-_TINY = dict(layers=2, hidden=128, heads=4, kv_heads=2, head_dim=32, ffn=256, context=512, eps=1e-5)
+_TINY = dict(layers=2, hidden=256, heads=4, kv_heads=2, head_dim=64, ffn=512, context=512, eps=1e-5)
 
 PRESETS = [
     SynthPreset("llama-tiny", "llama", _metadata("llama", **_TINY, rope_base=10000.0), q8_0_matrices,

@@ -9,6 +9,11 @@ struct F32 {
         v[0] = f.x; v[1] = f.y; v[2] = f.z; v[3] = f.w;
     }
     static __device__ __forceinline__ int run_start(int, int) { return 0; }
+    template <int NR>
+    static __device__ __forceinline__ void dot(const uint8_t* blk, int g, const float4 (&xv)[NR][GW / 4],
+                                               float (&acc)[NR]) {
+        plugrt::dot_decoded<F32, NR>(blk, g, xv, acc);
+    }
 };
 
 struct F16 {
@@ -20,6 +25,11 @@ struct F16 {
         v[0] = a.x; v[1] = a.y; v[2] = b.x; v[3] = b.y;
     }
     static __device__ __forceinline__ int run_start(int, int) { return 0; }
+    template <int NR>
+    static __device__ __forceinline__ void dot(const uint8_t* blk, int g, const float4 (&xv)[NR][GW / 4],
+                                               float (&acc)[NR]) {
+        plugrt::dot_decoded<F16, NR>(blk, g, xv, acc);
+    }
 };
 
 struct BF16 {
@@ -30,4 +40,9 @@ struct BF16 {
         v[2] = __uint_as_float(u.y << 16); v[3] = __uint_as_float(u.y & 0xffff0000u);
     }
     static __device__ __forceinline__ int run_start(int, int) { return 0; }
+    template <int NR>
+    static __device__ __forceinline__ void dot(const uint8_t* blk, int g, const float4 (&xv)[NR][GW / 4],
+                                               float (&acc)[NR]) {
+        plugrt::dot_decoded<BF16, NR>(blk, g, xv, acc);
+    }
 };

@@ -26,6 +26,33 @@ struct MXFP4 {
         }
     }
     static __device__ __forceinline__ int run_start(int g, int r) { return 4 * g + 16 * r; }
+
+    // Nibble pair -> half2 without a table: the sign goes to bit 15 and (e1 e0 m) to bits 11..9,
+    // which makes the fp16 number (doubled E2M1 value) * 2^-15 (e = 0 lands on the subnormal 2^-15).
+    // SH = 12 - (bit offset of the nibble in each 16-bit half of q) moves its sign to bit 15.
+    template <int SH>
+    static __device__ __forceinline__ float2 nibbles_to_float2(uint32_t q) {
+        const uint32_t s = q << SH;
+        const uint32_t m = SH >= 3 ? q << (SH - 3) : q >> (3 - SH);
+        const uint32_t h = (s & 0x80008000u) | (m & 0x0E000E00u);
+        return __half22float2(*reinterpret_cast<const __half2*>(&h));
+    }
+    // Group g: the 4 bytes 1 + 4g .. hold weights 4g..4g+3 (low nibbles) and 16+4g.. (high nibbles).
+    template <int NR>
+    static __device__ __forceinline__ void dot(const uint8_t* blk, int g, const float4 (&xv)[NR][GW / 4],
+                                               float (&acc)[NR]) {
+        const uint32_t q = plugrt::lds_u32_any(blk + 1 + 4 * g);
+        const float2 a = nibbles_to_float2<12>(q);  // weights 4g, 4g+2
+        const float2 b = nibbles_to_float2<4>(q);   // 4g+1, 4g+3
+        const float2 c = nibbles_to_float2<8>(q);   // 16+4g, 16+4g+2
+        const float2 d = nibbles_to_float2<0>(q);   // 16+4g+1, 16+4g+3
+        const float sc = scale(blk[0]);
+#pragma unroll
+        for (int i = 0; i < NR; ++i) {
+            const float p = plugrt::dot4(xv[i][0], a.x, b.x, a.y, b.y) + plugrt::dot4(xv[i][1], c.x, d.x, c.y, d.y);
+            acc[i] += (p * 32768.f) * sc;
+        }
+    }
 };
 
 PLUGRT_QUANT_KERNELS(mxfp4, MXFP4)

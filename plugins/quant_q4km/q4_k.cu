@@ -32,6 +32,31 @@ struct Q4_K {
         }
     }
     static __device__ __forceinline__ int run_start(int g, int r) { return 64 * (g >> 3) + (g & 7) * 4 + 32 * r; }
+
+    // Group g as in decode, with the nibbles turned into exact floats by plugrt::byte_to_float and the
+    // mins applied once per 4 weights: (d sc) (q . x) - (dmin m) (sum of x).
+    template <int NR>
+    static __device__ __forceinline__ void dot(const uint8_t* blk, int g, const float4 (&xv)[NR][GW / 4],
+                                               float (&acc)[NR]) {
+        const float d = plugrt::ld_half(blk), dmin = plugrt::ld_half(blk + 2);
+        const int c = g >> 3, l0 = (g & 7) * 4;
+        float sc0, m0, sc1, m1;
+        scale_min(blk + 4, 2 * c, sc0, m0);
+        scale_min(blk + 4, 2 * c + 1, sc1, m1);
+        const uint32_t q = plugrt::ld_u32(blk + 16 + 32 * c + l0);
+        const uint32_t lo = q & 0x0F0F0F0Fu, hi = (q >> 4) & 0x0F0F0F0Fu;
+        const float a0 = plugrt::byte_to_float<0>(lo), a1 = plugrt::byte_to_float<1>(lo);
+        const float a2 = plugrt::byte_to_float<2>(lo), a3 = plugrt::byte_to_float<3>(lo);
+        const float b0 = plugrt::byte_to_float<0>(hi), b1 = plugrt::byte_to_float<1>(hi);
+        const float b2 = plugrt::byte_to_float<2>(hi), b3 = plugrt::byte_to_float<3>(hi);
+        const float d0 = d * sc0, dm0 = dmin * m0, d1 = d * sc1, dm1 = dmin * m1;
+#pragma unroll
+        for (int i = 0; i < NR; ++i) {
+            const float4 x0 = xv[i][0], x1 = xv[i][1];
+            acc[i] += d0 * plugrt::dot4(x0, a0, a1, a2, a3) - dm0 * ((x0.x + x0.y) + (x0.z + x0.w)) +
+                      d1 * plugrt::dot4(x1, b0, b1, b2, b3) - dm1 * ((x1.x + x1.y) + (x1.z + x1.w));
+        }
+    }
 };
 
 PLUGRT_QUANT_KERNELS(q4_k, Q4_K)

@@ -29,6 +29,11 @@ struct Q6_K {
         }
     }
     static __device__ __forceinline__ int run_start(int g, int r) { return (g >> 3) * 128 + 32 * r + (g & 7) * 4; }
+    template <int NR>
+    static __device__ __forceinline__ void dot(const uint8_t* blk, int g, const float4 (&xv)[NR][GW / 4],
+                                               float (&acc)[NR]) {
+        plugrt::dot_decoded<Q6_K, NR>(blk, g, xv, acc);
+    }
 };
 
 PLUGRT_QUANT_KERNELS(q6_k, Q6_K)

@@ -7,16 +7,18 @@ from runtime.errors import BackendUnavailableError
 BACKENDS = ("cpu", "cuda")
 
 
-def get_backend(name: str, reg=None) -> Backend:
-    """A new backend instance; ``reg`` is the plugin registry (default: the process-wide one)."""
+def get_backend(name: str, reg=None, allocator=None) -> Backend:
+    """A new backend instance; ``reg`` is the plugin registry (default: the process-wide one),
+    ``allocator`` the :class:`~runtime.backend.allocator.Allocator` its memory comes from
+    (default: a new one of the device's kind)."""
     if name == "cpu":
         from runtime.backend.cpu import CpuBackend
 
-        return CpuBackend(reg)
+        return CpuBackend(reg, allocator)
     if name == "cuda":
         from runtime.backend.cuda import CudaBackend
 
-        return CudaBackend(reg)
+        return CudaBackend(reg, allocator)
     raise BackendUnavailableError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 

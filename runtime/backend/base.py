@@ -10,10 +10,11 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
+from runtime.backend.allocator import Allocator
 from runtime.gguf.reader import TensorInfo
 from runtime.plugins import Registry, registry
 from runtime.quant import QuantFormat
@@ -51,12 +52,22 @@ def split_first_axis(info: TensorInfo, raw: np.ndarray, parts: int) -> list[tupl
 
 
 class Backend(ABC):
-    """One compute device. Tensors are float32 (activations) or int32 (ids, positions)."""
+    """One compute device. Tensors are float32 (activations) or int32 (ids, positions).
+
+    Every tensor it creates comes from ``self.allocator`` (see :mod:`runtime.backend.allocator`);
+    ``upload_progress``, when set, is called with the byte count of each piece of weight data uploaded.
+    """
 
     name: ClassVar[str]
 
-    def __init__(self, reg: Registry | None = None):
+    def __init__(self, reg: Registry | None = None, allocator: Allocator | None = None):
         self.registry = reg or registry()
+        self.allocator = allocator or self._default_allocator()
+        self.upload_progress: Callable[[int], None] | None = None
+
+    @abstractmethod
+    def _default_allocator(self) -> Allocator:
+        """The allocator used when the caller gives none."""
 
     # -- memory ------------------------------------------------------------
     @abstractmethod

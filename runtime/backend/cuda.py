@@ -1,16 +1,21 @@
 """The PyCUDA backend: ``runtime.cuda.ops`` for the ops, the formats' ``cuda_*`` consumers for weights.
 
-Weights are uploaded as their raw ggml blocks and stay quantized on the device.
+Weights are uploaded as their raw ggml blocks and stay quantized on the device. All device memory
+comes from the backend's :class:`~runtime.backend.allocator.CudaAllocator`: op outputs take the
+allocator of their input, and the weight consumers get preallocated ``out`` arrays.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from runtime.backend.allocator import CudaAllocator
 from runtime.backend.base import Backend, Weight, raw_rows
 from runtime.cuda import device
 from runtime.cuda import ops as cuda_ops
-from runtime.errors import OutOfDeviceMemory
 from runtime.gguf.reader import TensorInfo
+
+#: Host-to-device copies of weight data go in slices of this size (from the memory-mapped file).
+UPLOAD_CHUNK_BYTES = 64 << 20
 
 
 class CudaBackend(Backend):
@@ -31,44 +36,68 @@ class CudaBackend(Backend):
     moe_combine = staticmethod(cuda_ops.moe_combine)
     argmax = staticmethod(cuda_ops.argmax)
 
-    def __init__(self, reg=None):
-        super().__init__(reg)
+    def __init__(self, reg=None, allocator=None):
         device.context()  # BackendUnavailableError when there is no usable GPU
+        super().__init__(reg, allocator)
         from pycuda import driver, gpuarray
 
         self._gpuarray, self._driver = gpuarray, driver
+        self._op_outputs = self.allocator.gpuarray_allocator("op output")
 
-    def _upload(self, array: np.ndarray, what: str):
-        try:
-            return self._gpuarray.to_gpu(np.ascontiguousarray(array))
-        except self._driver.MemoryError as e:
-            raise OutOfDeviceMemory(f"{what}: {array.nbytes / 2**20:.1f} MiB do not fit on the GPU ({e})") from e
+    def _default_allocator(self) -> CudaAllocator:
+        return CudaAllocator()
+
+    def _empty(self, shape: tuple[int, ...], dtype, what: str = "op output"):
+        """An uninitialised GPUArray whose memory (and that of every op output derived from it,
+        which takes its ``allocator``) comes from this backend's allocator."""
+        shape = tuple(int(d) for d in shape)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+        pointer = self.allocator.allocate(nbytes, what) if nbytes else None
+        return self._gpuarray.GPUArray(shape, dtype, allocator=self._op_outputs, gpudata=pointer)
 
     def tensor(self, array: np.ndarray):
         array = np.asarray(array)
         dtype = np.int32 if np.issubdtype(array.dtype, np.integer) else np.float32
-        return self._upload(array.astype(dtype, copy=False), f"tensor {array.shape}")
+        out = self._empty(array.shape, dtype, f"tensor {array.shape}")
+        if out.size:
+            self._driver.memcpy_htod(out.gpudata, np.ascontiguousarray(array, dtype=dtype))
+        return out
 
     def numpy(self, t) -> np.ndarray:
         return t.get()
 
     def zeros(self, shape: tuple[int, ...]):
-        try:
-            return self._gpuarray.zeros(shape, np.float32)
-        except self._driver.MemoryError as e:
-            raise OutOfDeviceMemory(f"zeros {shape}: {4 * int(np.prod(shape)) / 2**20:.1f} MiB do not fit "
-                                    f"on the GPU ({e})") from e
+        out = self._empty(shape, np.float32, f"zeros {tuple(shape)}")
+        if out.size:
+            self._driver.memset_d32(out.gpudata, 0, out.size)
+        return out
 
     def weight(self, info: TensorInfo, raw: np.ndarray) -> Weight:
+        """Allocates the device buffer, then copies the (memory-mapped) bytes in slices of
+        ``UPLOAD_CHUNK_BYTES``, so host memory in flight stays bounded whatever the tensor's size."""
         fmt = self.format(info)
-        return Weight(info.name, info.shape, fmt, self._upload(raw_rows(info, raw, fmt), info.name))
+        rows = raw_rows(info, raw, fmt)
+        out = self._empty(rows.shape, np.uint8, info.name)
+        flat = rows.reshape(-1)
+        for start in range(0, flat.size, UPLOAD_CHUNK_BYTES):
+            piece = flat[start:start + UPLOAD_CHUNK_BYTES]
+            self._driver.memcpy_htod(int(out.gpudata) + start, np.ascontiguousarray(piece))
+            if self.upload_progress is not None:
+                self.upload_progress(piece.size)
+        return Weight(info.name, info.shape, fmt, out)
+
+    def _output(self, shape: tuple[int, ...]):
+        """A float32 ``out`` for a weight consumer (its launcher would otherwise allocate outside
+        the allocator)."""
+        return self._empty(shape, np.float32)
 
     def linear(self, x, w: Weight, bias=None):
-        y = w.fmt.cuda_linear(x, w.data, w.in_features)
+        y = w.fmt.cuda_linear(x, w.data, w.in_features, out=self._output((x.shape[0], w.shape[0])))
         return y if bias is None else cuda_ops.add_bias(y, bias, out=y)
 
     def embedding(self, w: Weight, ids):
-        return w.fmt.cuda_embedding(w.data, ids, w.shape[-1])
+        return w.fmt.cuda_embedding(w.data, ids, w.shape[-1], out=self._output((ids.shape[0], w.shape[-1])))
 
     def _experts(self, x, w: Weight, ids):
-        return w.fmt.cuda_linear_experts(x, w.data, ids, w.in_features)
+        out = self._output((*ids.shape, w.shape[1]))
+        return w.fmt.cuda_linear_experts(x, w.data, ids, w.in_features, out=out)

@@ -55,6 +55,10 @@ class ToyBigramAdapter(ArchitectureAdapter):
         return [WeightSpec(name="token_embd.weight", role="token embedding", shape=shape),
                 WeightSpec(name="output.weight", role="LM head", shape=shape)]
 
+    def kv_cache_layout(self, config: ToyBigramConfig, context_length: int, max_tokens_per_call: int) -> list:
+        """No KV cache (the memory planner counts none); weights and workspaces use the defaults."""
+        return []
+
     def build(self, gguf, config: ToyBigramConfig, backend, *, max_context: int | None = None):
         backend = get_backend(backend) if isinstance(backend, str) else backend
         self.check_weights(gguf, config)

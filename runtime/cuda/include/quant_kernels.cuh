@@ -6,6 +6,11 @@
 //   TILE_K  K tile of the tensor-core matmul (a multiple of the span of positions any group covers),
 //   static __device__ void decode(const uint8_t* block, int g, float v[GW]);
 //   static __device__ int run_start(int g, int r);   // position in the block of v[4r .. 4r+3]
+//   template <int NR> static __device__ void dot(const uint8_t* block, int g,
+//                                                const float4 (&xv)[NR][GW / 4], float (&acc)[NR]);
+//       acc[i] += group g of the block . x row i, where xv[i][r] is x at run_start(g, r) .. + 3;
+//       the block sits in shared memory at its global address modulo 16. plugrt::dot_decoded is
+//       the generic one (decode, then FMAs); fast formats decode with packed integer tricks.
 // Groups are numbered so that the groups of one TILE_K-aligned K range are consecutive.
 // A format's .cu file defines F and expands PLUGRT_QUANT_KERNELS(prefix, F), which emits the
 // extern "C" kernels the Python launchers in runtime/quant_cuda.py call.
@@ -69,64 +74,120 @@ __device__ __forceinline__ void dequant_rows(const uint8_t* __restrict__ w, cons
 
 // ---------------------------------------------------------------- fused matvec (decode)
 constexpr int MV_WARPS = 4;  // warps per block; each warp computes mv_rows_per_warp(NR) weight rows
+// Bytes of shared memory per warp for (a chunk of) its weight row; a 2880-wide row of MXFP4, Q5_0
+// or Q8_0 and a 3072-wide Q4_K row fit in one chunk.
+constexpr int MV_STAGE = 3584;
+// Resident blocks per SM asked of the compiler for the one-row kernels (caps registers at 64), so
+// that enough row loads are in flight to cover memory latency.
+constexpr int MV_MIN_BLOCKS = 8;
 
-// Rows per warp: each lane loads its slice of x once and reuses it for every row of the warp, so
-// L1 traffic for x shrinks by this factor. Measured on an H100 (2026-11-24), 4 rows per warp was slower
-// than 1 (fewer warps in flight), so it is 1 for now.
+// Rows per warp. Measured on an H100 (2026-11-24), 4 rows per warp was slower than 1 (fewer warps
+// in flight), so it is 1.
 __host__ __device__ constexpr int mv_rows_per_warp(int) { return 1; }
 
-// out[i * n_out + row] = sum_c x[i * n_cols + c] * W[row, c] for i < n_x <= NR and the warp's rows
-// row0 .. row0 + R - 1 (those < n_out); fp32 accumulation.
-template <class F, int NR>
-__device__ __forceinline__ void matvec_rows(const float* __restrict__ x, int n_x, const uint8_t* __restrict__ w,
-                                            float* __restrict__ out, int row_bytes, int n_cols, int n_out, int row0) {
-    constexpr int R = mv_rows_per_warp(NR);
-    const int lane = threadIdx.x & 31;
-    const int n_groups = n_cols / F::GW;
-    float acc[R][NR];
-#pragma unroll
-    for (int rr = 0; rr < R; ++rr)
-#pragma unroll
-        for (int i = 0; i < NR; ++i) acc[rr][i] = 0.f;
-#pragma unroll 2
-    for (int G = lane; G < n_groups; G += 32) {
-        const int b = G / F::NG, g = G % F::NG;
-        const float* xb = x + (size_t)b * F::QK;
-        float4 xv[NR][F::GW / 4];
-#pragma unroll
-        for (int i = 0; i < NR; ++i)
-#pragma unroll
-            for (int q = 0; q < F::GW / 4; ++q)
-                xv[i][q] = i < n_x ? *reinterpret_cast<const float4*>(xb + (size_t)i * n_cols + F::run_start(g, q))
-                                   : make_float4(0.f, 0.f, 0.f, 0.f);
-#pragma unroll
-        for (int rr = 0; rr < R; ++rr) {
-            if (row0 + rr < n_out) {
-                float v[F::GW];
-                F::decode(w + (size_t)(row0 + rr) * row_bytes + (size_t)b * F::BYTES, g, v);
-#pragma unroll
-                for (int q = 0; q < F::GW / 4; ++q)
-#pragma unroll
-                    for (int i = 0; i < NR; ++i)
-                        acc[rr][i] += v[4 * q] * xv[i][q].x + v[4 * q + 1] * xv[i][q].y + v[4 * q + 2] * xv[i][q].z +
-                                      v[4 * q + 3] * xv[i][q].w;
-            }
-        }
-    }
-#pragma unroll
-    for (int rr = 0; rr < R; ++rr)
-#pragma unroll
-        for (int i = 0; i < NR; ++i) {
-            const float s = warp_sum(acc[rr][i]);
-            if (lane == 0 && i < n_x && row0 + rr < n_out) out[(size_t)i * n_out + row0 + rr] = s;
-        }
+// 32 bits starting at any byte of shared memory: two aligned words and a funnel shift.
+__device__ __forceinline__ uint32_t lds_u32_any(const uint8_t* p) {
+    const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+    const uint32_t* w = reinterpret_cast<const uint32_t*>(a & ~uintptr_t(3));
+    return __funnelshift_r(w[0], w[1], (uint32_t)(a & 3) * 8);
 }
 
+// Byte K of b as an exact float minus `bias`, without the quarter-rate integer conversion:
+// the bits 0x4B0000bb are the float 2^23 + bb.
+template <int K>
+__device__ __forceinline__ float byte_to_float(uint32_t b, float bias = 0.f) {
+    return __uint_as_float(__byte_perm(b, 0x4B000000u, 0x7650 | K)) - (8388608.f + bias);
+}
+
+// Weights are read once: keep them out of L1 so that x stays there.
+__device__ __forceinline__ uint4 ld_stream(const uint4* p) {
+    uint4 v;
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p));
+    return v;
+}
+
+__device__ __forceinline__ float dot4(float4 a, float b0, float b1, float b2, float b3) {
+    return a.x * b0 + a.y * b1 + a.z * b2 + a.w * b3;
+}
+
+// Generic dot product of one decode group (formats without a faster one): decode to floats, then
+// fp32 FMAs. xv[i][q] holds x row i at positions F::run_start(g, q) .. + 3.
+template <class F, int NR>
+__device__ __forceinline__ void dot_decoded(const uint8_t* blk, int g, const float4 (&xv)[NR][F::GW / 4],
+                                            float (&acc)[NR]) {
+    float v[F::GW];
+    F::decode(blk, g, v);
+#pragma unroll
+    for (int q = 0; q < F::GW / 4; ++q)
+#pragma unroll
+        for (int i = 0; i < NR; ++i) acc[i] += dot4(xv[i][q], v[4 * q], v[4 * q + 1], v[4 * q + 2], v[4 * q + 3]);
+}
+
+// acc[i] += sum_c x[i][c] * W[row, c] over one weight row whose raw bytes start at wrow; x rows at
+// or beyond n_x read row 0 instead (their sums are dropped). The row goes through shared memory
+// (stage: MV_STAGE + 16 bytes) in chunks of whole blocks, fetched with coalesced 16-byte loads
+// whatever the block size; a chunk keeps its global address modulo 16, so a format's alignment
+// assumptions hold in shared memory too. Lanes then take decode groups in turn (consecutive lanes
+// read consecutive x) and call F::dot.
+template <class F, int NR>
+__device__ __forceinline__ void matvec_row(const float* __restrict__ x, int n_x, const uint8_t* __restrict__ wrow,
+                                           int n_cols, uint8_t* stage, float (&acc)[NR]) {
+    constexpr int CHUNK_BLOCKS = (MV_STAGE - 16) / F::BYTES;
+    constexpr int LOADS = MV_STAGE / (16 * 32);  // 16-byte loads per lane per chunk
+    const int lane = threadIdx.x & 31;
+    const int n_blocks = n_cols / F::QK;
+    for (int b0 = 0; b0 < n_blocks; b0 += CHUNK_BLOCKS) {
+        const int nb = min(CHUNK_BLOCKS, n_blocks - b0);
+        const uintptr_t src = reinterpret_cast<uintptr_t>(wrow + (size_t)b0 * F::BYTES);
+        const uint4* src16 = reinterpret_cast<const uint4*>(src & ~uintptr_t(15));
+        const int off = (int)(src & 15), n16 = (off + nb * F::BYTES + 15) >> 4;
+        uint4 t[LOADS];
+#pragma unroll
+        for (int k = 0; k < LOADS; ++k)
+            if (lane + 32 * k < n16) t[k] = ld_stream(src16 + lane + 32 * k);
+#pragma unroll
+        for (int k = 0; k < LOADS; ++k)
+            if (lane + 32 * k < n16) reinterpret_cast<uint4*>(stage)[lane + 32 * k] = t[k];
+        __syncwarp();
+        const uint8_t* blocks = stage + off;
+        const float* xc = x + (size_t)b0 * F::QK;
+#pragma unroll 2
+        for (int G = lane; G < nb * F::NG; G += 32) {
+            const int b = G / F::NG, g = G % F::NG;
+            const float* xb = xc + (size_t)b * F::QK;
+            float4 xv[NR][F::GW / 4];
+#pragma unroll
+            for (int i = 0; i < NR; ++i)
+#pragma unroll
+                for (int q = 0; q < F::GW / 4; ++q)
+                    xv[i][q] = __ldg(reinterpret_cast<const float4*>(xb + (size_t)(i < n_x ? i : 0) * n_cols +
+                                                                     F::run_start(g, q)));
+            F::template dot<NR>(blocks + b * F::BYTES, g, xv, acc);
+        }
+        __syncwarp();
+    }
+}
+
+// out[i * n_out + row] = sum_c x[i * n_cols + c] * W[row, c] for i < n_x <= NR; one row per warp,
+// fp32 accumulation.
 template <class F, int NR>
 __device__ __forceinline__ void matvec(const float* x, const uint8_t* w, float* out, int n_x, int row_bytes,
                                        int n_cols, int n_out) {
-    const int row0 = (blockIdx.x * MV_WARPS + (threadIdx.x >> 5)) * mv_rows_per_warp(NR);
-    if (row0 < n_out) matvec_rows<F, NR>(x, n_x, w, out, row_bytes, n_cols, n_out, row0);
+    __shared__ __align__(16) uint8_t stage[MV_WARPS][MV_STAGE + 16];
+    const int warp = threadIdx.x >> 5;
+    const int row = blockIdx.x * MV_WARPS + warp;
+    if (row >= n_out) return;
+    float acc[NR];
+#pragma unroll
+    for (int i = 0; i < NR; ++i) acc[i] = 0.f;
+    matvec_row<F, NR>(x, n_x, w + (size_t)row * row_bytes, n_cols, stage[warp], acc);
+#pragma unroll
+    for (int i = 0; i < NR; ++i) {
+        const float s = warp_sum(acc[i]);
+        if ((threadIdx.x & 31) == 0 && i < n_x) out[(size_t)i * n_out + row] = s;
+    }
 }
 
 // Pair p = (t, j) of blockIdx.y uses expert ids[p] and input row x[t, x_rows == 1 ? 0 : j];
@@ -135,19 +196,19 @@ template <class F>
 __device__ __forceinline__ void matvec_experts(const float* x, const uint8_t* w, const int* ids, float* out,
                                                int expert_bytes, int row_bytes, int n_cols, int n_out, int k,
                                                int x_rows, int n_experts) {
-    const int pair = blockIdx.y, t = pair / k, j = pair % k;
-    constexpr int R = mv_rows_per_warp(1);
-    const int row0 = (blockIdx.x * MV_WARPS + (threadIdx.x >> 5)) * R;
-    if (row0 >= n_out) return;
+    __shared__ __align__(16) uint8_t stage[MV_WARPS][MV_STAGE + 16];
+    const int pair = blockIdx.y, t = pair / k, j = pair % k, warp = threadIdx.x >> 5;
+    const int row = blockIdx.x * MV_WARPS + warp;
+    if (row >= n_out) return;
     const int e = ids[pair];
     float* o = out + (size_t)pair * n_out;
-    if (e < 0 || e >= n_experts) {
-        const int rr = threadIdx.x & 31;
-        if (rr < R && row0 + rr < n_out) o[row0 + rr] = 0.f;
-        return;
+    float acc[1] = {0.f};
+    if (e >= 0 && e < n_experts) {
+        const float* xr = x + ((size_t)t * x_rows + (x_rows == 1 ? 0 : j)) * n_cols;
+        matvec_row<F, 1>(xr, 1, w + (size_t)e * expert_bytes + (size_t)row * row_bytes, n_cols, stage[warp], acc);
     }
-    const float* xr = x + ((size_t)t * x_rows + (x_rows == 1 ? 0 : j)) * n_cols;
-    matvec_rows<F, 1>(xr, 1, w + (size_t)e * expert_bytes, o, row_bytes, n_cols, n_out, row0);
+    const float s = warp_sum(acc[0]);
+    if ((threadIdx.x & 31) == 0) o[row] = s;
 }
 
 // ---------------------------------------------------------------- tensor-core matmul (prefill)
@@ -312,7 +373,7 @@ __device__ __forceinline__ void matmul_experts(const float* x, const uint8_t* w,
     PLUGRT_MATVEC_KERNEL(P, F, 2)                                                                               \
     PLUGRT_MATVEC_KERNEL(P, F, 4)                                                                               \
     PLUGRT_MATVEC_KERNEL(P, F, 8)                                                                               \
-    extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32)                                         \
+    extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_MIN_BLOCKS)                  \
         P##_matvec_experts(const float* x, const uint8_t* w, const int* ids, float* out, int expert_bytes,       \
                            int row_bytes, int n_cols, int n_out, int k, int x_rows, int n_experts) {            \
         plugrt::matvec_experts<F>(x, w, ids, out, expert_bytes, row_bytes, n_cols, n_out, k, x_rows, n_experts); \
@@ -329,7 +390,7 @@ __device__ __forceinline__ void matmul_experts(const float* x, const uint8_t* w,
     }
 
 #define PLUGRT_MATVEC_KERNEL(P, F, NR)                                                                          \
-    extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32)                                         \
+    extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, NR == 1 ? plugrt::MV_MIN_BLOCKS : 1)    \
         P##_matvec_nr##NR(const float* x, const uint8_t* w, float* out, int n_x, int row_bytes, int n_cols,     \
                           int n_out) {                                                                          \
         plugrt::matvec<F, NR>(x, w, out, n_x, row_bytes, n_cols, n_out);                                        \

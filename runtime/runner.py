@@ -68,11 +68,14 @@ class CausalLM(ABC):
             last_chunk = start + chunk.size == ids.size
             want = "none" if logits_for == "last" and not last_chunk else logits_for
             positions = np.arange(self.position, self.position + chunk.size, dtype=np.int32)
-            logits = self._forward_chunk(self.backend.tensor(chunk.astype(np.int32)),
-                                         self.backend.tensor(positions), want)
+            # on a failure (out of device memory included) the chunk's temporaries are released
+            # and the position stays put, so the runner can be used again
+            with self.backend.allocator.transaction("forward"):
+                logits = self._forward_chunk(self.backend.tensor(chunk.astype(np.int32)),
+                                             self.backend.tensor(positions), want)
+                if logits is not None:
+                    outputs.append(self.backend.numpy(logits))
             self.position += chunk.size
-            if logits is not None:
-                outputs.append(self.backend.numpy(logits))
         return np.concatenate(outputs, axis=0)
 
     def forward_last(self, token_ids: Sequence[int]) -> np.ndarray:

@@ -1,0 +1,199 @@
+"""The one allocator each backend routes its memory through: accounting, budgets, rollback.
+
+Every buffer a backend hands out (weights, KV cache, per-call temporaries) comes from
+:meth:`Allocator.allocate`, which counts calls and live bytes. :meth:`Allocator.transaction`
+brackets an operation (a load, a forward call): if anything inside it raises, every buffer
+allocated inside it that is still alive is released at once, even while the failed call's
+traceback still references it, so the process and other models keep their memory. A runner
+therefore must not keep, past the call, a buffer first allocated inside a failed call.
+
+:class:`HostAllocator` backs the NumPy backend (host memory standing in for the device, so the
+same failure paths run in CI); :class:`CudaAllocator` backs the PyCUDA backend.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import weakref
+from abc import ABC, abstractmethod
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import numpy as np
+
+from runtime.errors import OutOfDeviceMemory
+
+log = logging.getLogger(__name__)
+
+
+def mib(nbytes: int) -> str:
+    return f"{nbytes / 2**20:.1f} MiB"
+
+
+class Allocator(ABC):
+    """Counts allocations; subclasses implement :meth:`_allocate` and :meth:`_free`.
+
+    ``calls``: allocations asked for so far (failed ones included); ``live_bytes`` /
+    ``live_count``: what is allocated now; ``peak_bytes``: the most ever live at once.
+    """
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.live_bytes = 0
+        self.peak_bytes = 0
+        self._live: dict[int, int] = {}
+        self._keys = itertools.count()
+        self._open: list[list[int]] = []
+
+    @property
+    def live_count(self) -> int:
+        return len(self._live)
+
+    def allocate(self, nbytes: int, what: str = "") -> Any:
+        """A buffer of ``nbytes``; raises :class:`OutOfDeviceMemory` when it cannot be had."""
+        self.calls += 1
+        key = next(self._keys)
+        handle = self._allocate(key, int(nbytes), what)
+        self._live[key] = int(nbytes)
+        self.live_bytes += int(nbytes)
+        self.peak_bytes = max(self.peak_bytes, self.live_bytes)
+        for keys in self._open:
+            keys.append(key)
+        return handle
+
+    def reset_peak(self) -> None:
+        self.peak_bytes = self.live_bytes
+
+    @contextmanager
+    def transaction(self, what: str) -> Iterator[None]:
+        """Release everything allocated inside the block (and still alive) if the block raises."""
+        keys: list[int] = []
+        self._open.append(keys)
+        try:
+            yield
+        except BaseException:
+            freed = sum(self._live.get(k, 0) for k in keys)
+            try:
+                self._settle()
+            except Exception as e:  # a faulted device: release anyway, report the original error
+                log.warning("%s: could not wait for queued work before releasing: %s", what, e)
+            for key in reversed(keys):
+                self._release(key)
+            log.info("%s failed: released %s allocated during it", what, mib(freed))
+            raise
+        finally:
+            self._open.remove(keys)
+
+    def _release(self, key: int) -> None:
+        if key in self._live:
+            self._free(key)
+            self._forget(key)
+
+    def _forget(self, key: int) -> None:
+        """Called when a buffer is freed, explicitly or because nothing references it any more."""
+        nbytes = self._live.pop(key, None)
+        if nbytes is not None:
+            self.live_bytes -= nbytes
+
+    def _settle(self) -> None:
+        """Wait until no queued work can still touch the buffers about to be released."""
+
+    @abstractmethod
+    def _allocate(self, key: int, nbytes: int, what: str) -> Any:
+        """A new buffer; must arrange for ``self._forget(key)`` when it is garbage collected."""
+
+    @abstractmethod
+    def _free(self, key: int) -> None:
+        """Free buffer ``key`` now, whoever still references it."""
+
+
+class HostAllocator(Allocator):
+    """uint8 NumPy buffers. ``capacity`` (bytes, optional) makes it refuse like a full device.
+
+    Freeing early is bookkeeping only: NumPy returns a buffer's memory when its last view dies.
+    """
+
+    def __init__(self, capacity: int | None = None) -> None:
+        super().__init__()
+        self.capacity = capacity
+
+    def _allocate(self, key: int, nbytes: int, what: str) -> np.ndarray:
+        if self.capacity is not None and self.live_bytes + nbytes > self.capacity:
+            raise OutOfDeviceMemory(f"{what or 'buffer'}: {mib(nbytes)} do not fit ({mib(self.live_bytes)} of "
+                                    f"{mib(self.capacity)} in use)")
+        buffer = np.empty(nbytes, dtype=np.uint8)
+        weakref.finalize(buffer, self._forget, key)
+        return buffer
+
+    def _free(self, key: int) -> None:
+        pass
+
+
+def device_memory_info() -> tuple[int, int]:
+    """(free, total) bytes of the current CUDA device."""
+    from runtime.cuda import device
+
+    device.context()
+    import pycuda.driver as drv
+
+    return drv.mem_get_info()
+
+
+class _Block:
+    """Owns one ``pycuda.driver.DeviceAllocation``; its death tells the allocator."""
+
+    __slots__ = ("allocation", "__weakref__")
+
+    def __init__(self, allocation) -> None:
+        self.allocation = allocation
+
+
+class DevicePointer(int):
+    """A device address that keeps its allocation alive: pycuda takes it wherever it takes a
+    ``DeviceAllocation`` (an ``int`` converts to ``CUdeviceptr``), e.g. as a GPUArray's ``gpudata``."""
+
+    block: _Block
+
+
+class CudaAllocator(Allocator):
+    """``cuMemAlloc`` through pycuda; a driver out-of-memory error becomes :class:`OutOfDeviceMemory`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from runtime.cuda import device
+
+        device.context()
+        import pycuda.driver as drv
+
+        self._driver = drv
+        self._blocks: dict[int, weakref.ref] = {}
+
+    def _allocate(self, key: int, nbytes: int, what: str) -> DevicePointer:
+        try:
+            allocation = self._driver.mem_alloc(max(nbytes, 1))
+        except self._driver.MemoryError as e:
+            free, total = self._driver.mem_get_info()
+            raise OutOfDeviceMemory(f"{what or 'buffer'}: {mib(nbytes)} do not fit on the GPU ({mib(free)} free "
+                                    f"of {mib(total)}; this process holds {mib(self.live_bytes)}): {e}") from e
+        block = _Block(allocation)
+        self._blocks[key] = weakref.ref(block, lambda _, key=key: self._dead(key))
+        pointer = DevicePointer(int(allocation))
+        pointer.block = block
+        return pointer
+
+    def _settle(self) -> None:
+        self._driver.Context.synchronize()
+
+    def _dead(self, key: int) -> None:
+        self._blocks.pop(key, None)
+        self._forget(key)
+
+    def _free(self, key: int) -> None:
+        block = self._blocks.pop(key, lambda: None)()
+        if block is not None and block.allocation is not None:
+            block.allocation.free()
+            block.allocation = None
+
+    def gpuarray_allocator(self, what: str = ""):
+        """The ``allocator=`` callable for ``pycuda.gpuarray.GPUArray``."""
+        return lambda nbytes: self.allocate(nbytes, what)
