@@ -172,6 +172,11 @@ def plan_memory(gguf: GGUFFile, adapter: ArchitectureAdapter, config: BaseModel,
             PlanRow(f"activations and kernel workspaces ({per_call} tokens per call)", 1,
                     adapter.workspace_bytes(config, context, per_call))]
     if on_cuda:
+        # the recorded decode step keeps every temporary of a one-token call alive, layer after
+        # layer: estimated as a one-token call's workspace for each layer
+        layers = len(adapter.kv_cache_layout(config, context, per_call))
+        rows.append(PlanRow("decode step recorded as a CUDA graph", 1,
+                            layers * adapter.workspace_bytes(config, context, 1)))
         rows.append(PlanRow("CUDA kernel modules", 1, CUDA_MODULE_BYTES))
         if budget is None or budget.whole_device:
             rows.append(PlanRow("CUDA context", 1, CUDA_CONTEXT_BYTES))

@@ -43,7 +43,7 @@ def _prepared(fmt, kernel_name: str, signature: str):
 
 def _launch(fmt, kernel_name: str, kind: str, grid, block, stream, *args) -> None:
     fn = _prepared(fmt, kernel_name, _SIGNATURES[kind])
-    fn.prepared_async_call(grid, block, stream, *(int(a) for a in args))
+    fn.prepared_async_call(grid, block, stream or device.stream(), *(int(a) for a in args))
 
 
 def _empty(shape, dtype, out):

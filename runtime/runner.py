@@ -44,6 +44,9 @@ class CausalLM(ABC):
         self.vocab_size, self.context_length = vocab_size, context_length
         self.max_tokens_per_call = max_tokens_per_call
         self.position = 0
+        #: the recorded decode step (graph, ids buffer, positions buffer); None: not recorded yet;
+        #: False: recording failed, or is not wanted
+        self._step: tuple | bool | None = None
 
     def reset(self) -> None:
         """Forget every token (the cache rows are overwritten as new tokens arrive)."""
@@ -71,12 +74,39 @@ class CausalLM(ABC):
             # on a failure (out of device memory included) the chunk's temporaries are released
             # and the position stays put, so the runner can be used again
             with self.backend.allocator.transaction("forward"):
-                logits = self._forward_chunk(self.backend.tensor(chunk.astype(np.int32)),
-                                             self.backend.tensor(positions), want)
+                logits = self._run_chunk(chunk.astype(np.int32), positions, want)
                 if logits is not None:
-                    outputs.append(self.backend.numpy(logits))
+                    outputs.append(logits)
             self.position += chunk.size
         return np.concatenate(outputs, axis=0)
+
+    def _run_chunk(self, ids: np.ndarray, positions: np.ndarray, want: str) -> np.ndarray | None:
+        if ids.size == 1 and want != "none" and self.backend.can_record and self._step is not False:
+            logits = self._replay_step(ids, positions)
+            if logits is not None:
+                return logits
+        logits = self._forward_chunk(self.backend.tensor(ids), self.backend.tensor(positions), want)
+        return None if logits is None else self.backend.numpy(logits)
+
+    def _replay_step(self, ids: np.ndarray, positions: np.ndarray) -> np.ndarray | None:
+        """One token's logits from the recorded decode step, recorded on first use; None where the
+        backend cannot record. The step reads its token id and position from fixed device buffers, so
+        one recording serves every position."""
+        try:
+            if self._step is None:
+                ids_buffer, positions_buffer = self.backend.tensor(ids), self.backend.tensor(positions)
+                graph = self.backend.record(lambda: self._forward_chunk(ids_buffer, positions_buffer, "last"))
+                self._step = False if graph is None else (graph, ids_buffer, positions_buffer)
+                if graph is None:
+                    return None
+            graph, ids_buffer, positions_buffer = self._step
+            self.backend.write(ids_buffer, ids)
+            self.backend.write(positions_buffer, positions)
+            graph.launch()
+            return self.backend.numpy(graph.result)
+        except BaseException:
+            self._step = None  # a failed call's buffers are released: record again next time
+            raise
 
     def forward_last(self, token_ids: Sequence[int]) -> np.ndarray:
         """Logits [vocab] of the last token only (prefill without the full LM head)."""

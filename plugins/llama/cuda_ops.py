@@ -1,6 +1,6 @@
 """CUDA launchers of the llama plugin's ops (kernels/llama_ops.cu); twins in :mod:`plugins.llama.ops_ref`.
 
-pycuda ``GPUArray`` in and out, float32 activations, int32 positions, on the default stream like the
+pycuda ``GPUArray`` in and out, float32 activations, int32 positions, on plugrt's stream like the
 shared launchers. Nothing here imports pycuda: kernels come from :func:`runtime.cuda.device.kernel`.
 """
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.cuda import device
 from runtime.cuda.source import CudaSource
 
 SOURCE_PATH = Path(__file__).parent / "kernels" / "llama_ops.cu"
@@ -26,8 +27,6 @@ def cuda_source() -> CudaSource:
 
 @lru_cache(maxsize=None)
 def _kernel(name: str, signature: str):
-    from runtime.cuda import device
-
     fn = device.kernel(cuda_source(), name)
     fn.prepare(signature)
     return fn
@@ -54,8 +53,8 @@ def _gated(name: str, gate, up):
     _check(gate, "gate")
     _check(up, "up", shape=gate.shape)
     out = _like(gate)
-    _kernel(name, "PPPi").prepared_async_call(_grid(gate.size), (_THREADS, 1, 1), None, gate.ptr, up.ptr,
-                                              out.ptr, gate.size)
+    _kernel(name, "PPPi").prepared_async_call(_grid(gate.size), (_THREADS, 1, 1), device.stream(), gate.ptr,
+                                              up.ptr, out.ptr, gate.size)
     return out
 
 
@@ -70,8 +69,8 @@ def geglu(gate, up):
 def scale(x, factor: float):
     _check(x, "x")
     out = _like(x)
-    _kernel("scale", "PPif").prepared_async_call(_grid(x.size), (_THREADS, 1, 1), None, x.ptr, out.ptr, x.size,
-                                                 float(factor))
+    _kernel("scale", "PPif").prepared_async_call(_grid(x.size), (_THREADS, 1, 1), device.stream(), x.ptr,
+                                                 out.ptr, x.size, float(factor))
     return out
 
 
@@ -88,6 +87,6 @@ def attention_wide(q, k_cache, v_cache, positions, scale: float, window: int = 0
                          f"(head dims {WIDE_HEAD_DIMS})")
     out = _like(q)
     _kernel(f"attention_wide_dh{dh}", "PPPPPiiiif").prepared_async_call(
-        (n * hq, 1, 1), (_WIDE_WARPS * 32, 1, 1), None, q.ptr, k_cache.ptr, v_cache.ptr, positions.ptr, out.ptr,
-        hq, hkv, cap, int(window), float(scale))
+        (n * hq, 1, 1), (_WIDE_WARPS * 32, 1, 1), device.stream(), q.ptr, k_cache.ptr, v_cache.ptr,
+        positions.ptr, out.ptr, hq, hkv, cap, int(window), float(scale))
     return out

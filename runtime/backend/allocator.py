@@ -44,6 +44,7 @@ class Allocator(ABC):
         self._live: dict[int, int] = {}
         self._keys = itertools.count()
         self._open: list[list[int]] = []
+        self._retainers: list[list[Any]] = []
 
     @property
     def live_count(self) -> int:
@@ -59,7 +60,20 @@ class Allocator(ABC):
         self.peak_bytes = max(self.peak_bytes, self.live_bytes)
         for keys in self._open:
             keys.append(key)
+        for held in self._retainers:
+            held.append(handle)
         return handle
+
+    @contextmanager
+    def retaining(self) -> Iterator[list[Any]]:
+        """Every buffer allocated inside the block is also kept in the yielded list, alive for as
+        long as the list is (a recorded CUDA graph keeps using buffers its Python arrays named)."""
+        held: list[Any] = []
+        self._retainers.append(held)
+        try:
+            yield held
+        finally:
+            self._retainers.remove(held)
 
     def reset_peak(self) -> None:
         self.peak_bytes = self.live_bytes

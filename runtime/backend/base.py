@@ -79,6 +79,19 @@ class Backend(ABC):
         """Copy a backend tensor to the host."""
 
     @abstractmethod
+    def write(self, t: Any, array: np.ndarray) -> None:
+        """Copy a host array of ``t``'s shape into ``t`` (same buffer, new values)."""
+
+    #: whether :meth:`record` can record a call for replay (CUDA graphs)
+    can_record: ClassVar[bool] = False
+
+    def record(self, call: Callable[[], Any]) -> Any:
+        """``call`` recorded for replay: an object whose ``launch()`` runs what ``call`` launched again
+        and whose ``result`` is what ``call`` returned, rewritten by each launch. None where the
+        recording fails (the runner then runs ``call`` itself each time)."""
+        return None
+
+    @abstractmethod
     def zeros(self, shape: tuple[int, ...]) -> Any:
         """A float32 tensor of zeros."""
 

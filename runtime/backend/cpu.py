@@ -74,6 +74,9 @@ class CpuBackend(Backend):
     def numpy(self, t: np.ndarray) -> np.ndarray:
         return np.array(t)
 
+    def write(self, t: np.ndarray, array: np.ndarray) -> None:
+        t[...] = array
+
     def zeros(self, shape: tuple[int, ...]) -> np.ndarray:
         out = self._empty(tuple(shape), np.float32, f"zeros {tuple(shape)}")
         out.fill(0.0)

@@ -6,6 +6,9 @@ allocator of their input, and the weight consumers get preallocated ``out`` arra
 """
 from __future__ import annotations
 
+import logging
+import os
+
 import numpy as np
 
 from runtime.backend.allocator import CudaAllocator
@@ -13,6 +16,8 @@ from runtime.backend.base import Backend, Weight, raw_rows
 from runtime.cuda import device
 from runtime.cuda import ops as cuda_ops
 from runtime.gguf.reader import TensorInfo
+
+log = logging.getLogger(__name__)
 
 #: Host-to-device copies of weight data go in slices of this size (from the memory-mapped file).
 UPLOAD_CHUNK_BYTES = 64 << 20
@@ -65,6 +70,25 @@ class CudaBackend(Backend):
 
     def numpy(self, t) -> np.ndarray:
         return t.get()
+
+    def write(self, t, array: np.ndarray) -> None:
+        self._driver.memcpy_htod(t.gpudata, np.ascontiguousarray(array, dtype=t.dtype).reshape(t.shape))
+
+    @property
+    def can_record(self) -> bool:
+        """CUDA graphs, unless ``PLUGRT_CUDA_GRAPHS=0``."""
+        return os.environ.get("PLUGRT_CUDA_GRAPHS", "1") != "0"
+
+    def record(self, call):
+        """A :class:`~runtime.cuda.graph.CudaGraph` of ``call``; None where the driver refuses (logged)."""
+        from runtime.cuda.graph import CudaGraph, GraphError
+
+        with self.allocator.retaining() as buffers:
+            try:
+                return CudaGraph.record(device.stream(), call, buffers)
+            except (GraphError, self._driver.Error) as e:
+                log.warning("CUDA graphs unavailable, launching kernels one by one: %s", e)
+                return None
 
     def zeros(self, shape: tuple[int, ...]):
         out = self._empty(shape, np.float32, f"zeros {tuple(shape)}")

@@ -34,6 +34,17 @@ def context():
     return ctx
 
 
+@lru_cache(maxsize=1)
+def stream():
+    """The stream every plugrt kernel runs on. Unlike the legacy default stream it can be recorded
+    into a CUDA graph (:mod:`runtime.cuda.graph`); being a blocking stream, it stays ordered with the
+    synchronous copies pycuda makes on the default stream."""
+    import pycuda.driver as drv
+
+    context()
+    return drv.Stream()
+
+
 def available() -> bool:
     """True when a CUDA device can be used from this process."""
     try:

@@ -1,9 +1,10 @@
 """CUDA launchers of the backend ops; each mirrors its NumPy twin in :mod:`runtime.ops_ref`.
 
 Arguments are pycuda ``GPUArray``s (float32 activations, int32 ids and positions), C-contiguous. Every
-launcher takes ``stream=None`` and ``out=None`` (``out`` may alias an input of the same shape for the
-elementwise ops, the norms and rope). Kernels live in ``kernels/*.cu``, compile once per process through
-:mod:`runtime.cuda.device` and launch with ``prepared_async_call``. This module never imports pycuda.
+launcher takes ``stream=None`` (plugrt's stream, :func:`runtime.cuda.device.stream`) and ``out=None``
+(``out`` may alias an input of the same shape for the elementwise ops, the norms and rope). Kernels live
+in ``kernels/*.cu``, compile once per process through :mod:`runtime.cuda.device` and launch with
+``prepared_async_call``. This module never imports pycuda.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.cuda import device
 from runtime.cuda.source import CudaSource
 
 KERNEL_DIR = Path(__file__).parent / "kernels"
@@ -31,15 +33,13 @@ _ATTN_MIN_KEYS_PER_SPLIT = 64
 @lru_cache(maxsize=None)
 def _kernel(unit: str, name: str, signature: str):
     """Kernel ``name`` of ``kernels/<unit>.cu``, prepared with a pycuda struct ``signature``."""
-    from runtime.cuda import device
-
     fn = device.kernel(CudaSource.from_file(KERNEL_DIR / f"{unit}.cu"), name)
     fn.prepare(signature)
     return fn
 
 
 def _launch(fn, grid, block, stream, *args, shared: int = 0) -> None:
-    fn.prepared_async_call(grid, block, stream, *args, shared_size=shared)
+    fn.prepared_async_call(grid, block, stream or device.stream(), *args, shared_size=shared)
 
 
 def _check(array, name: str, dtype=np.float32, shape: tuple | None = None) -> None:

@@ -1,0 +1,75 @@
+"""The runner's recorded decode step (CUDA graphs on the GPU), exercised on the CPU with a backend
+whose "recording" replays the call: inputs must reach the fixed buffers before each replay, and the
+logits must equal those of the step run op by op."""
+import numpy as np
+import pytest
+
+from decode_helpers import build_runner as runner
+from decode_helpers import greedy_logits as greedy
+from runtime.backend.cpu import CpuBackend
+from runtime.errors import OutOfDeviceMemory
+from runtime.plugins import registry
+from runtime.synth import write_synthetic
+
+
+class Replay:
+    """Like a CUDA graph: recording runs nothing; each launch runs the call on the buffers it saw."""
+
+    def __init__(self, call):
+        self.call, self.result, self.launches = call, None, 0
+
+    def launch(self):
+        self.launches += 1
+        self.result = self.call()
+
+
+class ReplayingBackend(CpuBackend):
+    can_record = True
+
+    def __init__(self):
+        super().__init__()
+        self.recordings: list[Replay] = []
+
+    def record(self, call):
+        self.recordings.append(Replay(call))
+        return self.recordings[-1]
+
+
+@pytest.mark.parametrize("preset", ["gpt-oss-tiny", "gpt2-tiny", "gemma3-tiny"])
+def test_replayed_decode_equals_op_by_op(preset, tmp_path):
+    path = write_synthetic(registry().synthetic_preset(preset), tmp_path / f"{preset}.gguf", seed=3)
+    backend = ReplayingBackend()
+    replayed, plain = runner(path, backend), runner(path, CpuBackend())
+    prompt = [1, 5, 9, 2]
+    want = greedy(plain, prompt, 12)
+    np.testing.assert_array_equal(greedy(replayed, prompt, 12), want)
+    # one recording serves every position, also after a reset
+    np.testing.assert_array_equal(greedy(replayed, prompt, 12), want)
+    assert len(backend.recordings) == 1 and backend.recordings[0].launches == 24
+
+
+def test_a_failed_step_is_recorded_again(tmp_path):
+    path = write_synthetic(registry().synthetic_preset("gpt2-tiny"), tmp_path / "m.gguf", seed=3)
+    backend = ReplayingBackend()
+    model = runner(path, backend)
+    model.forward([1, 2, 3])
+
+    def full_device():
+        raise OutOfDeviceMemory("injected")
+
+    backend.record = lambda call: Replay(full_device)
+    with pytest.raises(OutOfDeviceMemory):
+        model.forward([4])
+    assert model.position == 3
+    backend.record = ReplayingBackend.record.__get__(backend)
+    assert model.forward([4]).shape == (1, model.vocab_size) and model.position == 4
+    assert len(backend.recordings) == 1
+
+
+def test_a_refused_recording_falls_back_to_op_by_op(tmp_path):
+    path = write_synthetic(registry().synthetic_preset("gpt2-tiny"), tmp_path / "m.gguf", seed=3)
+    backend = ReplayingBackend()
+    backend.record = lambda call: None
+    model, plain = runner(path, backend), runner(path, CpuBackend())
+    np.testing.assert_array_equal(greedy(model, [1, 2], 3), greedy(plain, [1, 2], 3))
+    assert model._step is False
