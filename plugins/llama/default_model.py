@@ -4,13 +4,13 @@ result is sha256-checked; later calls re-hash only when the file's size or mtime
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 from pathlib import Path
 
 from runtime.errors import PlugrtError
+from runtime.provenance import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def default_model_path() -> Path:
     except (OSError, ValueError) as e:
         raise DefaultModelError(f"assembling {MODEL_NAME} from {PACKAGE} failed: {e}; "
                                 f"reinstall with `{INSTALL_HINT}`") from e
-    digest = _sha256(target)
+    digest = sha256_file(target)
     if digest != EXPECTED_SHA256:
         raise DefaultModelError(f"{target} has sha256 {digest}, expected {EXPECTED_SHA256}")
     stamp.write_text(json.dumps(_file_identity(target) | {"sha256": digest}))
@@ -69,10 +69,3 @@ def _stamp_matches(target: Path, stamp: Path) -> bool:
         return False
     return recorded == _file_identity(target) | {"sha256": EXPECTED_SHA256}
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
