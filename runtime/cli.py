@@ -145,6 +145,16 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_profile(args) -> int:
+    import runtime
+    from runtime.op_profile import format_profile, profile_ops
+
+    model = runtime.load(args.model, device=args.device, context_length=args.ctx_size)
+    phases = profile_ops(model, prompt_tokens=args.n_prompt, decode_steps=args.n_gen)
+    print(json.dumps([p.model_dump() for p in phases], indent=2) if args.json else format_profile(phases))
+    return 0
+
+
 def cmd_validate(args) -> int:
     from runtime.validate import format_report, validate
 
@@ -223,6 +233,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-r", "--repetitions", type=int, default=3)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("profile", help="time each op of a prefill call and of decode steps (CUDA events on a GPU)")
+    s.add_argument("model")
+    s.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    s.add_argument("-p", "--n-prompt", type=int, default=256, help="prompt tokens of the prefill call")
+    s.add_argument("-n", "--n-gen", type=int, default=8, help="decode steps timed after it")
+    s.add_argument("-c", "--ctx-size", type=int, default=4096, help="context length (KV cache size)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_profile)
 
     s = sub.add_parser("convert", help="convert a Hugging Face checkpoint (safetensors + config.json) to GGUF")
     s.add_argument("hf_dir")

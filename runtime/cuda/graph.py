@@ -68,9 +68,11 @@ class CudaGraph:
         graph = ctypes.c_void_p()
         try:
             result = call()
-        finally:  # always end the capture, so the stream is usable again after a failure
-            ended = lib.cuStreamEndCapture(handle, ctypes.byref(graph))
-        _check(ended, "cuStreamEndCapture")
+        except BaseException:  # end the capture so the stream is usable again; drop the partial graph
+            if lib.cuStreamEndCapture(handle, ctypes.byref(graph)) == 0 and graph.value:
+                lib.cuGraphDestroy(graph)
+            raise
+        _check(lib.cuStreamEndCapture(handle, ctypes.byref(graph)), "cuStreamEndCapture")
         executable = ctypes.c_void_p()
         try:
             _check(lib.cuGraphInstantiateWithFlags(ctypes.byref(executable), graph, 0), "cuGraphInstantiate")
