@@ -121,12 +121,6 @@ class Distribution(BaseModel):
 
 
 # -- greedy continuations ---------------------------------------------------------------------------
-def greedy_tokens(model, ids: Sequence[int], n: int) -> list[int]:
-    """Up to ``n`` argmax tokens after ``ids``, stopping after an end-of-sequence token."""
-    model.runner.reset()
-    return continue_greedy(model, model.runner.forward_last(list(ids)), n)
-
-
 def continue_greedy(model, logits: np.ndarray, n: int) -> list[int]:
     """Up to ``n`` argmax tokens from ``logits`` of the last token the runner holds."""
     info = model.tokenizer.info

@@ -6,7 +6,7 @@ import logging
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 from gguf.constants import GGUFValueType
@@ -160,13 +160,3 @@ class GGUFWriter:
 
     def _pad(self, f: BinaryIO, written: int) -> None:
         f.write(b"\0" * (-written % self.alignment))
-
-
-def write_gguf(path: str | Path, metadata: dict[str, Any], tensors: Iterable[TensorSpec]) -> None:
-    """Convenience: write ``metadata`` and ``tensors`` to ``path``."""
-    w = GGUFWriter()
-    for k, v in metadata.items():
-        w.add(k, v)
-    for t in tensors:
-        w.add_tensor(t)
-    w.write(path)
