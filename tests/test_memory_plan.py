@@ -17,7 +17,7 @@ from runtime.synth import write_synthetic
 MiB = 1 << 20
 
 
-@pytest.fixture(scope="module", params=["gpt-oss-tiny", "gpt2-tiny"])
+@pytest.fixture(scope="module", params=["gpt-oss-tiny", "gpt2-tiny", "llama-tiny", "gemma3-tiny"])
 def model_path(request, tmp_path_factory):
     path = tmp_path_factory.mktemp("plan") / f"{request.param}.gguf"
     return write_synthetic(registry().synthetic_preset(request.param), path, seed=1)

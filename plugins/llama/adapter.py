@@ -6,6 +6,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from plugins.llama.config import ARCHITECTURES, LlamaConfig, llama_config
+from plugins.llama.cuda_ops import WIDE_HEAD_DIMS
 from plugins.llama.gemma3 import Gemma3
 from plugins.llama.model import Llama
 from plugins.llama.weights import llama_weight_table
@@ -41,10 +42,12 @@ class LlamaFamilyAdapter(ArchitectureAdapter):
     def workspace_bytes(self, config: LlamaConfig, context_length: int, max_tokens_per_call: int) -> int:
         """Peak live float32 temporaries of one forward call of n tokens. Attention: x, its norm and the
         output projection (3 x hidden), q before/after RoPE and norm plus the attention output (4 x q
-        width), k and v before/after RoPE and norm (4 x kv width), plus the split-K partials. MLP: x, its
-        norm, gate, up, the activation (3 x ffn) and down. Head: x, its norm, the logits."""
+        width), k and v before/after RoPE and norm (4 x kv width), plus the shared attention's split-K
+        partials (the wide-head kernel has none). MLP: x, its norm, gate, up, the activation (3 x ffn)
+        and down. Head: x, its norm, the logits."""
         n, h = max_tokens_per_call, config.hidden_size
-        attention = n * (3 * h + 4 * config.q_dim + 4 * config.kv_dim) * 4 + attention_partials_bytes(config.head_dim)
+        partials = 0 if config.head_dim in WIDE_HEAD_DIMS else attention_partials_bytes(config.head_dim)
+        attention = n * (3 * h + 4 * config.q_dim + 4 * config.kv_dim) * 4 + partials
         mlp = n * (3 * h + 3 * config.ffn) * 4
         head = n * (2 * h + config.vocab_size) * 4
         return max(attention, mlp, head) + n * 2 * 4  # + token ids and positions
