@@ -11,7 +11,7 @@ from runtime.errors import OutOfDeviceMemory
 from runtime.plugins import registry
 from runtime.synth import write_synthetic
 
-PRESETS = ["gpt-oss-tiny", "gpt2-tiny"]
+PRESETS = ["gpt-oss-tiny", "gpt2-tiny", "gemma3-tiny"]
 GREEDY = dict(max_tokens=4, temperature=0.0)
 
 
