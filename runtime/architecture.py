@@ -78,10 +78,14 @@ class ArchitectureAdapter(ABC):
 
     # -- memory planning (runtime.memory); the defaults are conservative, adapters refine them ----------
     def kv_cache_layout(self, config: BaseModel, context_length: int, max_tokens_per_call: int) -> list[KVLayer]:
-        """The KV cache the runner allocates for ``context_length`` (sliding-window layers may hold
-        only their ring). Default: every layer holds the whole context, sized from the config's
-        ``n_layers``, ``n_kv_heads`` (else ``n_heads``) and ``head_dim`` (else hidden_size / n_heads);
-        a config without them is taken to describe a model without a KV cache (a warning says so)."""
+        """The KV cache the runner allocates for ``context_length``, sized from the config's
+        ``n_layers``, ``n_kv_heads`` (else ``n_heads``) and ``head_dim`` (else hidden_size / n_heads).
+        A config with a ``window(layer)`` method (0: full attention) gets ring caches of window +
+        tokens-per-call rows on its sliding layers, as :class:`~runtime.backend.kv_cache.KVCache`
+        holds them; every other layer holds the whole context. A config without these fields is
+        taken to describe a model without a KV cache (a warning says so)."""
+        from runtime.backend.kv_cache import layer_capacity
+
         try:
             layers, heads = config.n_layers, getattr(config, "n_kv_heads", None) or config.n_heads
             head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.n_heads
@@ -89,7 +93,9 @@ class ArchitectureAdapter(ABC):
             log.warning("%s does not implement kv_cache_layout and its config has no %r: the memory plan "
                         "counts no KV cache", type(self).__name__, e.name)
             return []
-        return [KVLayer(context_length, heads, head_dim)] * layers
+        window = getattr(config, "window", lambda layer: 0)
+        return [KVLayer(layer_capacity(window(i), context_length, max_tokens_per_call), heads, head_dim)
+                for i in range(layers)]
 
     def workspace_bytes(self, config: BaseModel, context_length: int, max_tokens_per_call: int) -> int:
         """Peak bytes of per-call temporaries (activations, logits, kernel workspaces) of one forward

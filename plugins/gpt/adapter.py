@@ -10,9 +10,8 @@ from plugins.gpt.gpt2 import Gpt2
 from plugins.gpt.gpt_oss import GptOss
 from runtime.runner import MAX_TOKENS_PER_CALL, CausalLM, WeightLoader
 from plugins.gpt.weights import gpt2_weight_table, gpt_oss_weight_table
-from runtime.architecture import ArchitectureAdapter, KVLayer, WeightSpec, attention_partials_bytes
+from runtime.architecture import ArchitectureAdapter, WeightSpec, attention_partials_bytes
 from runtime.backend import Backend, get_backend
-from runtime.backend.kv_cache import layer_capacity
 from runtime.gguf.reader import GGUFFile
 
 _CONFIG = {"gpt-oss": gpt_oss_config, "gpt2": gpt2_config}
@@ -55,15 +54,6 @@ class GPTInferenceAdapter(ArchitectureAdapter):
 
     def weight_table(self, config: BaseModel) -> list[WeightSpec]:
         return _TABLE[self.architecture](config)
-
-    def kv_cache_layout(self, config: BaseModel, context_length: int, max_tokens_per_call: int) -> list[KVLayer]:
-        """GPT-OSS's sliding-window layers hold a ring of window + tokens-per-call rows; GPT-2's layers
-        (all heads are KV heads) hold the whole context."""
-        context = min(context_length, config.context_length)
-        if isinstance(config, GptOssConfig):
-            return [KVLayer(layer_capacity(config.window(i), context, max_tokens_per_call), config.n_kv_heads,
-                            config.head_dim) for i in range(config.n_layers)]
-        return [KVLayer(context, config.n_heads, config.head_dim)] * config.n_layers
 
     def workspace_bytes(self, config: BaseModel, context_length: int, max_tokens_per_call: int) -> int:
         if isinstance(config, GptOssConfig):

@@ -10,9 +10,8 @@ from plugins.llama.cuda_ops import WIDE_HEAD_DIMS
 from plugins.llama.gemma3 import Gemma3
 from plugins.llama.model import Llama
 from plugins.llama.weights import llama_weight_table
-from runtime.architecture import ArchitectureAdapter, KVLayer, WeightSpec, attention_partials_bytes
+from runtime.architecture import ArchitectureAdapter, WeightSpec, attention_partials_bytes
 from runtime.backend import Backend, get_backend
-from runtime.backend.kv_cache import layer_capacity
 from runtime.errors import ConfigError
 from runtime.gguf.reader import GGUFFile
 from runtime.runner import MAX_TOKENS_PER_CALL, CausalLM, WeightLoader
@@ -32,12 +31,6 @@ class LlamaFamilyAdapter(ArchitectureAdapter):
 
     def weight_table(self, config: BaseModel) -> list[WeightSpec]:
         return llama_weight_table(config)
-
-    def kv_cache_layout(self, config: LlamaConfig, context_length: int, max_tokens_per_call: int) -> list[KVLayer]:
-        """Gemma 3's sliding layers hold a ring of window + tokens-per-call rows, the others the context."""
-        context = min(context_length, config.context_length)
-        return [KVLayer(layer_capacity(config.window(i), context, max_tokens_per_call), config.n_kv_heads,
-                        config.head_dim) for i in range(config.n_layers)]
 
     def workspace_bytes(self, config: LlamaConfig, context_length: int, max_tokens_per_call: int) -> int:
         """Peak live float32 temporaries of one forward call of n tokens. Attention: x, its norm and the

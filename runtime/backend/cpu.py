@@ -68,7 +68,7 @@ class CpuBackend(Backend):
         array = np.asarray(array)
         dtype = np.int32 if np.issubdtype(array.dtype, np.integer) else np.float32
         out = self._empty(array.shape, dtype, f"tensor {array.shape}")
-        out[...] = array
+        self.write(out, array)
         return out
 
     def numpy(self, t: np.ndarray) -> np.ndarray:

@@ -65,7 +65,7 @@ class CudaBackend(Backend):
         dtype = np.int32 if np.issubdtype(array.dtype, np.integer) else np.float32
         out = self._empty(array.shape, dtype, f"tensor {array.shape}")
         if out.size:
-            self._driver.memcpy_htod(out.gpudata, np.ascontiguousarray(array, dtype=dtype))
+            self.write(out, array)
         return out
 
     def numpy(self, t) -> np.ndarray:
