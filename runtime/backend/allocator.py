@@ -21,6 +21,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from runtime.backend.block_cache import BlockCache
 from runtime.errors import OutOfDeviceMemory
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ class Allocator(ABC):
                 log.warning("%s: could not wait for queued work before releasing: %s", what, e)
             for key in reversed(keys):
                 self._release(key)
+            self.trim()
             log.info("%s failed: released %s allocated during it", what, mib(freed))
             raise
         finally:
@@ -111,6 +113,9 @@ class Allocator(ABC):
 
     def _settle(self) -> None:
         """Wait until no queued work can still touch the buffers about to be released."""
+
+    def trim(self) -> None:
+        """Give back memory kept for reuse (there is none unless the subclass keeps freed buffers)."""
 
     @abstractmethod
     def _allocate(self, key: int, nbytes: int, what: str) -> Any:
@@ -154,23 +159,22 @@ def device_memory_info() -> tuple[int, int]:
 
 
 class _Block:
-    """Owns one ``pycuda.driver.DeviceAllocation``; its death tells the allocator."""
+    """Stands for one buffer handed out; its death returns the device memory to the cache."""
 
-    __slots__ = ("allocation", "__weakref__")
-
-    def __init__(self, allocation) -> None:
-        self.allocation = allocation
+    __slots__ = ("__weakref__",)
 
 
 class DevicePointer(int):
-    """A device address that keeps its allocation alive: pycuda takes it wherever it takes a
+    """A device address that keeps its buffer handed out: pycuda takes it wherever it takes a
     ``DeviceAllocation`` (an ``int`` converts to ``CUdeviceptr``), e.g. as a GPUArray's ``gpudata``."""
 
     block: _Block
 
 
 class CudaAllocator(Allocator):
-    """``cuMemAlloc`` through pycuda; a driver out-of-memory error becomes :class:`OutOfDeviceMemory`."""
+    """``cuMemAlloc`` through pycuda, with freed buffers kept for reuse (see
+    :mod:`runtime.backend.block_cache`) until :meth:`trim`; a driver out-of-memory error empties the
+    cache and tries once more before it becomes :class:`OutOfDeviceMemory`."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -180,33 +184,53 @@ class CudaAllocator(Allocator):
         import pycuda.driver as drv
 
         self._driver = drv
-        self._blocks: dict[int, weakref.ref] = {}
+        self._cache = BlockCache()
+        self._handed_out: dict[int, tuple[int, Any]] = {}  # key -> (bytes, DeviceAllocation)
+
+    @property
+    def cached_bytes(self) -> int:
+        return self._cache.cached_bytes
 
     def _allocate(self, key: int, nbytes: int, what: str) -> DevicePointer:
-        try:
-            allocation = self._driver.mem_alloc(max(nbytes, 1))
-        except self._driver.MemoryError as e:
-            free, total = self._driver.mem_get_info()
-            raise OutOfDeviceMemory(f"{what or 'buffer'}: {mib(nbytes)} do not fit on the GPU ({mib(free)} free "
-                                    f"of {mib(total)}; this process holds {mib(self.live_bytes)}): {e}") from e
-        block = _Block(allocation)
-        self._blocks[key] = weakref.ref(block, lambda _, key=key: self._dead(key))
+        size = max(nbytes, 1)
+        allocation = self._cache.take(size)
+        if allocation is None:
+            allocation = self._new_allocation(size, what)
+        self._handed_out[key] = (size, allocation)
+        block = _Block()
+        weakref.finalize(block, self._dead, key)
         pointer = DevicePointer(int(allocation))
         pointer.block = block
         return pointer
+
+    def _new_allocation(self, size: int, what: str):
+        try:
+            return self._driver.mem_alloc(size)
+        except self._driver.MemoryError as e:
+            if self._cache.cached_bytes:
+                self.trim()
+                return self._new_allocation(size, what)
+            free, total = self._driver.mem_get_info()
+            raise OutOfDeviceMemory(f"{what or 'buffer'}: {mib(size)} do not fit on the GPU ({mib(free)} free "
+                                    f"of {mib(total)}; this process holds {mib(self.live_bytes)}): {e}") from e
 
     def _settle(self) -> None:
         self._driver.Context.synchronize()
 
     def _dead(self, key: int) -> None:
-        self._blocks.pop(key, None)
+        handed_out = self._handed_out.pop(key, None)
+        if handed_out is not None:
+            self._cache.put(*handed_out)
         self._forget(key)
 
     def _free(self, key: int) -> None:
-        block = self._blocks.pop(key, lambda: None)()
-        if block is not None and block.allocation is not None:
-            block.allocation.free()
-            block.allocation = None
+        handed_out = self._handed_out.pop(key, None)
+        if handed_out is not None:
+            handed_out[1].free()
+
+    def trim(self) -> None:
+        for allocation in self._cache.drain():
+            allocation.free()
 
     def gpuarray_allocator(self, what: str = ""):
         """The ``allocator=`` callable for ``pycuda.gpuarray.GPUArray``."""
