@@ -3,8 +3,11 @@
 Every backend op of a prefill chunk and of a few decode steps is bracketed by timestamps taken on
 the device (CUDA events on plugrt's stream; the wall clock on the CPU). Weight products are told
 apart by the weight they read (``linear attn_q.weight (Q8_0)``). The steps run kernel by kernel,
-not replayed from a CUDA graph, so decode rows are the ops' device time; "outside the ops" is the
-rest of the call (host work, launches the ops do not cover, copies of the logits).
+not replayed from a CUDA graph. On the GPU the stream is held busy for ``HOLD_MS`` before every
+``HOLD_EVERY`` ops, so the host queues those ops' kernels ahead of the device (the driver queues
+only so many) and the rows are device time, as in a replayed graph, not Python's launch pace; the
+holds are left out of every figure. "Outside the ops" is the rest of the call: gaps between ops,
+launches the ops do not cover, the copy of the logits.
 """
 from __future__ import annotations
 
@@ -41,9 +44,17 @@ class PhaseProfile(BaseModel):
     rows: list[OpRow]
 
 
+#: the GPU is held HOLD_MS before every HOLD_EVERY ops (time enough for the host to queue them)
+HOLD_MS = 2.0
+HOLD_EVERY = 16
+
+
 class _WallClock:
     def mark(self) -> float:
         return time.perf_counter()
+
+    def hold(self) -> None:
+        pass
 
     def settle(self) -> None:
         pass
@@ -65,6 +76,11 @@ class _CudaEvents:
         event = self._event()
         event.record(self._stream)
         return event
+
+    def hold(self) -> None:
+        from runtime.cuda.ops import hold_stream
+
+        hold_stream(HOLD_MS, self._stream)
 
     def settle(self) -> None:
         self._stream.synchronize()
@@ -89,6 +105,9 @@ class _OpTimer:
     def __init__(self, backend, clock) -> None:
         self.backend, self.clock = backend, clock
         self.marks: list[tuple[str, Any, Any]] = []
+        self.first_mark: Any = None  # of the current call, taken when its first op is queued
+        self.holds: list[tuple[Any, Any]] = []
+        self._ops_since_hold = 0
         self._depth = 0
 
     def _timed(self, op: str, fn: Callable) -> Callable:
@@ -97,6 +116,9 @@ class _OpTimer:
                 return fn(*args, **kwargs)
             self._depth += 1
             try:
+                if self.first_mark is None or self._ops_since_hold == HOLD_EVERY:
+                    self._hold()
+                self._ops_since_hold += 1
                 start = self.clock.mark()
                 out = fn(*args, **kwargs)
                 self.marks.append((_label(op, args), start, self.clock.mark()))
@@ -104,6 +126,14 @@ class _OpTimer:
             finally:
                 self._depth -= 1
         return call
+
+    def _hold(self) -> None:
+        before = self.clock.mark()
+        self.clock.hold()
+        self.holds.append((before, self.clock.mark()))
+        if self.first_mark is None:
+            self.first_mark = before
+        self._ops_since_hold = 0
 
     def __enter__(self) -> "_OpTimer":
         for op in OPS:
@@ -118,12 +148,14 @@ class _OpTimer:
 def _phase(timer: _OpTimer, name: str, calls: list[Callable[[], Any]], tokens_per_call: int) -> PhaseProfile:
     clock = timer.clock
     timer.marks.clear()
-    start = clock.mark()
+    timer.holds.clear()
+    spans = []
     for call in calls:
+        timer.first_mark = None
         call()
-    stop = clock.mark()
+        spans.append((timer.first_mark, clock.mark()))
     clock.settle()
-    total = clock.elapsed_ms(start, stop)
+    total = sum(clock.elapsed_ms(a, b) for a, b in spans) - sum(clock.elapsed_ms(a, b) for a, b in timer.holds)
     per_op: dict[str, list[float]] = defaultdict(list)
     for label, a, b in timer.marks:
         per_op[label].append(clock.elapsed_ms(a, b))
@@ -153,9 +185,30 @@ def profile_ops(model, *, prompt_tokens: int = 256, decode_steps: int = 8) -> li
     try:
         with _OpTimer(runner.backend, clock) as timer:
             measure(timer)
-            return measure(timer)
+            phases = measure(timer)
     finally:
         runner._step = recorded
+    replayed = _replayed_step(runner, clock, ids[-1], decode_steps)
+    return phases + ([replayed] if replayed is not None else [])
+
+
+def _replayed_step(runner, clock, token: int, steps: int) -> PhaseProfile | None:
+    """Device time of the decode step as :meth:`CausalLM.forward` replays it from its CUDA graph
+    (launched back to back, the same step each time); None where the backend does not record."""
+    if not runner.backend.can_record or runner._step is False:
+        return None
+    runner.reset()
+    runner.forward([token], logits_for="last")  # recorded on first use
+    if not runner._step:
+        return None
+    graph = runner._step[0]
+    start = clock.mark()
+    for _ in range(steps):
+        graph.launch()
+    stop = clock.mark()
+    clock.settle()
+    return PhaseProfile(phase="decode replayed from its CUDA graph (device time)", tokens_per_call=1,
+                        calls=steps, ms_per_call=clock.elapsed_ms(start, stop) / steps, rows=[])
 
 
 def format_profile(phases: list[PhaseProfile], top: int = 25) -> str:
@@ -163,7 +216,8 @@ def format_profile(phases: list[PhaseProfile], top: int = 25) -> str:
     for p in phases:
         lines.append(f"{p.phase}: {p.tokens_per_call} token(s) per call, {p.ms_per_call:.3f} ms per call "
                      f"({p.tokens_per_call / p.ms_per_call * 1e3:.1f} tokens/s), mean of {p.calls}")
-        lines.append(f"  {'op':<58}{'calls':>7}{'ms':>10}{'share':>8}")
+        if p.rows:
+            lines.append(f"  {'op':<58}{'calls':>7}{'ms':>10}{'share':>8}")
         for row in p.rows[:top] + ([p.rows[-1]] if len(p.rows) > top else []):
             lines.append(f"  {row.op:<58}{row.calls:>7}{row.ms:>10.3f}{row.share:>8.1%}")
     return "\n".join(lines)

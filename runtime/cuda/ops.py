@@ -269,3 +269,11 @@ def argmax(logits, stream=None, out=None):
     _launch(_kernel("moe", "argmax", "PPi"), (n, 1, 1), (_ARGMAX_THREADS, 1, 1), stream, _ptr(logits), _ptr(out),
             vocab)
     return out
+
+
+# -- timing -------------------------------------------------------------------------------------------
+
+def hold_stream(ms: float, stream=None) -> None:
+    """Keep the stream busy for ``ms`` milliseconds (device time), so that work queued meanwhile
+    runs back to back afterwards."""
+    _launch(_kernel("timing", "sleep_ns", "Q"), (1, 1, 1), (1, 1, 1), stream, int(ms * 1e6))
