@@ -228,11 +228,17 @@ struct MMSmem {
 // One 64x64 output tile: orow[n][m0 + m] = sum_c xrow[n][c] * W[m0 + m, c] for n < n_rows.
 // Weights are dequantized into shared memory as fp16, activations converted to fp16, the product
 // accumulates in fp32 on tensor cores (wmma 16x16x16). Four warps, each a 32x32 sub-tile.
+// Each K step issues all of a thread's loads before using any (one memory latency per step, not
+// one per load), and the next step's activations are loaded while the tensor cores work.
 template <class F>
 __device__ void mma_tile(unsigned char* smem, const float* const* xrow, float* const* orow, int n_rows,
                          const uint8_t* __restrict__ w, int row_bytes, int n_cols, int n_out, int m0) {
     using namespace nvcuda;
     constexpr int BK = F::TILE_K, LDK = MMSmem<F>::LDK, LDC = MMSmem<F>::LDC;
+    constexpr int GPT = BK / F::GW;                       // decode groups per tile row
+    constexpr int XL = MM_BN * (BK / 4) / MM_THREADS;     // float4 of activations per thread per step
+    constexpr int WL = MM_BM * GPT / MM_THREADS;          // weight groups per thread per step
+    static_assert(MM_BN * (BK / 4) % MM_THREADS == 0 && MM_BM * GPT % MM_THREADS == 0, "tile split");
     __half* sx = reinterpret_cast<__half*>(smem);  // [MM_BN][LDK]
     __half* sw = sx + MM_BN * LDK;                 // [MM_BM][LDK]
     float* sc = reinterpret_cast<float*>(smem);    // [MM_BN][LDC], after the K loop
@@ -244,31 +250,45 @@ __device__ void mma_tile(unsigned char* smem, const float* const* xrow, float* c
 #pragma unroll
         for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.f);
 
-    for (int k0 = 0; k0 < n_cols; k0 += BK) {
-        for (int i = tid; i < MM_BN * (BK / 4); i += MM_THREADS) {
-            const int n = i / (BK / 4), c = (i % (BK / 4)) * 4;
-            float v[4] = {0.f, 0.f, 0.f, 0.f};
-            if (n < n_rows && k0 + c < n_cols) {
-                const float4 f = *reinterpret_cast<const float4*>(xrow[n] + k0 + c);
-                v[0] = f.x; v[1] = f.y; v[2] = f.z; v[3] = f.w;
-            }
-            store4(sx + n * LDK + c, v);
+    float4 xr[XL];
+    auto load_x = [&](int k0) {
+#pragma unroll
+        for (int l = 0; l < XL; ++l) {
+            const int i = tid + l * MM_THREADS, n = i / (BK / 4), c = (i % (BK / 4)) * 4;
+            xr[l] = n < n_rows && k0 + c < n_cols ? *reinterpret_cast<const float4*>(xrow[n] + k0 + c)
+                                                  : make_float4(0.f, 0.f, 0.f, 0.f);
         }
-        constexpr int GPT = BK / F::GW;  // groups per tile row
-        for (int i = tid; i < MM_BM * GPT; i += MM_THREADS) {
-            const int m = i / GPT, G = k0 / F::GW + i % GPT;
+    };
+    load_x(0);
+    for (int k0 = 0; k0 < n_cols; k0 += BK) {
+        float v[WL][F::GW];
+#pragma unroll
+        for (int l = 0; l < WL; ++l) {
+            const int i = tid + l * MM_THREADS, m = i / GPT, G = k0 / F::GW + i % GPT;
             const int b = G / F::NG, g = G % F::NG;
-            float v[F::GW];
             if (m0 + m < n_out && b * F::QK < n_cols) {
-                F::decode(w + (size_t)(m0 + m) * row_bytes + (size_t)b * F::BYTES, g, v);
+                F::decode(w + (size_t)(m0 + m) * row_bytes + (size_t)b * F::BYTES, g, v[l]);
             } else {
 #pragma unroll
-                for (int j = 0; j < F::GW; ++j) v[j] = 0.f;
+                for (int j = 0; j < F::GW; ++j) v[l][j] = 0.f;
             }
+        }
 #pragma unroll
-            for (int q = 0; q < F::GW / 4; ++q) store4(sw + m * LDK + b * F::QK + F::run_start(g, q) - k0, v + 4 * q);
+        for (int l = 0; l < XL; ++l) {
+            const int i = tid + l * MM_THREADS, n = i / (BK / 4), c = (i % (BK / 4)) * 4;
+            const float f[4] = {xr[l].x, xr[l].y, xr[l].z, xr[l].w};
+            store4(sx + n * LDK + c, f);
+        }
+#pragma unroll
+        for (int l = 0; l < WL; ++l) {
+            const int i = tid + l * MM_THREADS, m = i / GPT, G = k0 / F::GW + i % GPT;
+            const int b = G / F::NG, g = G % F::NG;
+#pragma unroll
+            for (int q = 0; q < F::GW / 4; ++q)
+                store4(sw + m * LDK + b * F::QK + F::run_start(g, q) - k0, v[l] + 4 * q);
         }
         __syncthreads();
+        if (k0 + BK < n_cols) load_x(k0 + BK);
 #pragma unroll
         for (int kk = 0; kk < BK; kk += 16) {
             wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a[2];
