@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from runtime.errors import ConfigError
 from runtime.gguf.reader import GGUFFile
+from runtime.runner import MAX_TOKENS_PER_CALL
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class ArchitectureAdapter(ABC):
 
     architectures: ClassVar[tuple[str, ...]]
     #: Prefill chunk of the runner :meth:`build` makes; the memory planner sizes workspaces for it.
-    max_tokens_per_call: ClassVar[int] = 256
+    max_tokens_per_call: ClassVar[int] = MAX_TOKENS_PER_CALL
 
     def __init__(self, architecture: str):
         if architecture not in self.architectures:

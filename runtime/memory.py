@@ -166,7 +166,7 @@ def plan_memory(gguf: GGUFFile, adapter: ArchitectureAdapter, config: BaseModel,
                 budget: Budget | None = None, on_cuda: bool = True) -> MemoryPlan:
     """The device memory a model needs at ``context_length`` (capped at the model's own)."""
     context = min(int(context_length), model_context_length(config))
-    per_call = adapter.max_tokens_per_call
+    per_call = min(adapter.max_tokens_per_call, context)  # a call never holds more tokens than fit
     weights, uploaded = _weight_rows(gguf, adapter, config)
     rows = [*weights, *_kv_rows(adapter, config, context, per_call),
             PlanRow(f"activations and kernel workspaces ({per_call} tokens per call)", 1,

@@ -11,7 +11,10 @@ from runtime.errors import GenerationError
 from runtime.gguf.reader import GGUFFile
 
 #: Prefill is run in chunks of at most this many tokens (sliding-window rings are sized for it).
-MAX_TOKENS_PER_CALL = 256
+#: 512, like llama.cpp's default micro-batch: a chunk gives each of gpt-oss's 32 experts about 64
+#: tokens, one full tile of the tensor-core expert product, so each weight tile is decoded for
+#: twice as many tokens as with 256.
+MAX_TOKENS_PER_CALL = 512
 
 
 class WeightLoader:

@@ -76,9 +76,9 @@ def test_workspace_bounds_the_temporaries_of_a_full_forward_call(model_path):
     runner = model.runner
     with open_gguf(model_path) as gguf:
         adapter = detect(gguf)
-        workspace = adapter.workspace_bytes(adapter.config(gguf.metadata), runner.context_length,
-                                            adapter.max_tokens_per_call)
-    n = min(adapter.max_tokens_per_call, runner.context_length)
+        plan = plan_memory(gguf, adapter, adapter.config(gguf.metadata), runner.context_length, on_cuda=False)
+    workspace = next(r.nbytes for r in plan.rows if r.item.startswith("activations"))
+    n = plan.max_tokens_per_call
     loaded = alloc.live_bytes
     alloc.reset_peak()
     runner.reset()

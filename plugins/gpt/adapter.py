@@ -47,7 +47,6 @@ class GPTInferenceAdapter(ArchitectureAdapter):
     """GPT-OSS (MoE, RoPE/YaRN, sinks, sliding window) and GPT-2 (LayerNorm, GELU, learned positions)."""
 
     architectures = ("gpt-oss", "gpt2")
-    max_tokens_per_call = MAX_TOKENS_PER_CALL
 
     def config(self, metadata: dict[str, Any]) -> BaseModel:
         return _CONFIG[self.architecture](metadata)

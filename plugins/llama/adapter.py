@@ -21,7 +21,6 @@ class LlamaFamilyAdapter(ArchitectureAdapter):
     """Llama, Qwen2 (q/k/v biases) and Gemma 3 (sandwich norms, q/k norms, GeGLU, local/global layers)."""
 
     architectures = ARCHITECTURES
-    max_tokens_per_call = MAX_TOKENS_PER_CALL
 
     def config(self, metadata: dict[str, Any]) -> LlamaConfig:
         arch = metadata.get("general.architecture", self.architecture)
