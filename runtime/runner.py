@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -58,9 +58,19 @@ class CausalLM(ABC):
     def forward(self, token_ids: Sequence[int], *, logits_for: str = "all") -> np.ndarray:
         """Run ``token_ids`` at positions ``self.position ...``; logits [n, vocab] for every
         position, or [1, vocab] for the last one with ``logits_for="last"``."""
-        ids = np.asarray(token_ids, dtype=np.int64).reshape(-1)
         if logits_for not in ("all", "last"):
             raise ValueError(f"logits_for must be 'all' or 'last', not {logits_for!r}")
+        return np.concatenate(self._run(token_ids, logits_for, self.backend.numpy), axis=0)
+
+    def forward_greedy(self, token_ids: Sequence[int]) -> int:
+        """Run ``token_ids`` like :meth:`forward`; the id of the most likely next token (ties: the
+        lower id). The argmax runs on the backend, so one id comes back, not a row of logits."""
+        last = self._run(token_ids, "last", lambda logits: self.backend.numpy(self.backend.argmax(logits)))
+        return int(last[-1][-1])
+
+    def _run(self, token_ids: Sequence[int], logits_for: str, fetch: Callable[[Any], np.ndarray]) -> list:
+        """The chunks of ``token_ids`` through the model; ``fetch`` of each chunk's logits."""
+        ids = np.asarray(token_ids, dtype=np.int64).reshape(-1)
         if ids.size == 0:
             raise GenerationError("forward() needs at least one token")
         if self.position + ids.size > self.context_length:
@@ -77,24 +87,24 @@ class CausalLM(ABC):
             # on a failure (out of device memory included) the chunk's temporaries are released
             # and the position stays put, so the runner can be used again
             with self.backend.allocator.transaction("forward"):
-                logits = self._run_chunk(chunk.astype(np.int32), positions, want)
-                if logits is not None:
-                    outputs.append(logits)
+                fetched = self._run_chunk(chunk.astype(np.int32), positions, want, fetch)
+                if fetched is not None:
+                    outputs.append(fetched)
             self.position += chunk.size
-        return np.concatenate(outputs, axis=0)
+        return outputs
 
-    def _run_chunk(self, ids: np.ndarray, positions: np.ndarray, want: str) -> np.ndarray | None:
+    def _run_chunk(self, ids: np.ndarray, positions: np.ndarray, want: str, fetch) -> np.ndarray | None:
         if ids.size == 1 and want != "none" and self.backend.can_record and self._step is not False:
-            logits = self._replay_step(ids, positions)
-            if logits is not None:
-                return logits
+            fetched = self._replay_step(ids, positions, fetch)
+            if fetched is not None:
+                return fetched
         logits = self._forward_chunk(self.backend.tensor(ids), self.backend.tensor(positions), want)
-        return None if logits is None else self.backend.numpy(logits)
+        return None if logits is None else fetch(logits)
 
-    def _replay_step(self, ids: np.ndarray, positions: np.ndarray) -> np.ndarray | None:
-        """One token's logits from the recorded decode step, recorded on first use; None where the
-        backend cannot record. The step reads its token id and position from fixed device buffers, so
-        one recording serves every position."""
+    def _replay_step(self, ids: np.ndarray, positions: np.ndarray, fetch) -> np.ndarray | None:
+        """``fetch`` of one token's logits from the recorded decode step, recorded on first use; None
+        where the backend cannot record. The step reads its token id and position from fixed device
+        buffers, so one recording serves every position."""
         try:
             if self._step is None:
                 ids_buffer, positions_buffer = self.backend.tensor(ids), self.backend.tensor(positions)
@@ -106,7 +116,7 @@ class CausalLM(ABC):
             self.backend.write(ids_buffer, ids)
             self.backend.write(positions_buffer, positions)
             graph.launch()
-            return self.backend.numpy(graph.result)
+            return fetch(graph.result)
         except BaseException:
             self._step = None  # a failed call's buffers are released: record again next time
             raise

@@ -56,9 +56,13 @@ class FakeBigramRunner:
         self.calls.append(ids)
         return self.table[ids[-1:] if logits_for == "last" else ids]
 
+    def forward_greedy(self, token_ids: Sequence[int]) -> int:
+        return int(np.argmax(self.forward(token_ids, logits_for="last")[-1]))
+
 
 class FakeScriptedRunner:
-    """A 'model' that makes ``script[k]`` the clear argmax after its k-th forward call."""
+    """A 'model' that makes ``script[k]`` the clear argmax after its k-th forward call (no
+    ``forward_greedy``: greedy decoding takes the argmax of its logits)."""
 
     def __init__(self, script: Sequence[int], vocab_size: int, *, context_length: int = 4096):
         self.script, self.vocab_size, self.context_length = list(script), vocab_size, context_length

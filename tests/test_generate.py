@@ -45,6 +45,29 @@ def test_temperature_zero_equals_argmax_decoding(tok):
     assert out.token_ids == expected
 
 
+class LogitsOnly:
+    """Hides a runner's ``forward_greedy``, like a plugin's runner that has none."""
+
+    def __init__(self, runner):
+        self.runner = runner
+        self.vocab_size, self.context_length = runner.vocab_size, runner.context_length
+        self.reset, self.forward = runner.reset, runner.forward
+
+
+@pytest.mark.parametrize("penalty", [1.0, 1.3])
+def test_greedy_takes_forward_greedy_when_there_is_one_and_no_penalty(tok, penalty, monkeypatch):
+    runner = FakeBigramRunner(tok.info.vocab_size, seed=2)
+    calls = []
+    monkeypatch.setattr(runner, "forward_greedy", lambda ids: calls.append(ids) or FakeBigramRunner.forward_greedy(
+        runner, ids))
+    prompt = tok.encode("hello")
+    out = make_model(runner, tok).generate(prompt, max_tokens=12, temperature=0, repetition_penalty=penalty)
+    plain = make_model(LogitsOnly(FakeBigramRunner(tok.info.vocab_size, seed=2)), tok).generate(
+        prompt, max_tokens=12, temperature=0, repetition_penalty=penalty)
+    assert out.token_ids == plain.token_ids
+    assert len(calls) == (len(out.token_ids) if penalty == 1.0 else 0)
+
+
 def test_prefill_once_then_one_token_per_step(tok):
     runner = FakeBigramRunner(tok.info.vocab_size, seed=3)
     prompt = tok.encode("hello world")

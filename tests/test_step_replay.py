@@ -73,3 +73,18 @@ def test_a_refused_recording_falls_back_to_op_by_op(tmp_path):
     model, plain = runner(path, backend), runner(path, CpuBackend())
     np.testing.assert_array_equal(greedy(model, [1, 2], 3), greedy(plain, [1, 2], 3))
     assert model._step is False
+
+
+@pytest.mark.parametrize("record", [True, False], ids=["replayed", "op-by-op"])
+def test_forward_greedy_is_the_argmax_of_the_logits(record, tmp_path):
+    path = write_synthetic(registry().synthetic_preset("gpt-oss-tiny"), tmp_path / "m.gguf", seed=3)
+    backend = ReplayingBackend()
+    model, plain = runner(path, backend), runner(path, CpuBackend())
+    model._step = None if record else False
+    want = np.argmax(greedy(plain, [1, 5, 9, 2], 6), axis=-1).tolist()
+    model.reset()
+    got = [model.forward_greedy([1, 5, 9, 2])]
+    for _ in range(6):
+        got.append(model.forward_greedy([got[-1]]))
+    assert got == want and model.position == 10
+    assert len(backend.recordings) == (1 if record else 0)

@@ -23,7 +23,12 @@ FinishReason = Literal["stop", "length"]
 
 
 class Runner(Protocol):
-    """What the engine needs from a model runner (built by an architecture adapter)."""
+    """What the engine needs from a model runner (built by an architecture adapter).
+
+    A runner may also offer ``forward_greedy(token_ids) -> int`` (``forward``, then the argmax of
+    the last position, computed where the logits are); greedy decoding then fetches one id per
+    token instead of a row of logits.
+    """
 
     vocab_size: int
     context_length: int
@@ -113,12 +118,19 @@ class Stream:
         finish: FinishReason = "length"
         start = time.perf_counter()
         prefill_s = first_at = last_at = 0.0
+        forward_greedy = getattr(runner, "forward_greedy", None)
+        greedy = forward_greedy is not None and params.temperature == 0.0 and not params.uses_penalties
+
+        def next_token(ids: list[int]) -> int:
+            if greedy:  # the argmax needs no logits on the host
+                return forward_greedy(ids)
+            return sampler(_last_row(runner.forward(ids, logits_for="last"), runner.vocab_size), context)
+
         if limit > 0:
             runner.reset()
-            logits = _last_row(runner.forward(prompt, logits_for="last"), runner.vocab_size)
+            token = next_token(prompt)
             prefill_s = time.perf_counter() - start
         while len(generated) < limit:
-            token = sampler(logits, context)
             last_at = time.perf_counter()
             first_at = first_at or last_at
             generated.append(token)
@@ -137,7 +149,7 @@ class Stream:
             yield Chunk(text=text, token_ids=[token])
             if is_last or hit_stop:
                 break
-            logits = _last_row(runner.forward([token], logits_for="last"), runner.vocab_size)
+            token = next_token([token])
         timings = Timings(
             load_s=load_s,
             ttft_ms=(first_at - start) * 1e3 if generated else 0.0,

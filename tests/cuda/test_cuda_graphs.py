@@ -41,3 +41,9 @@ def test_graph_decode_equals_kernel_by_kernel(cuda, preset, tmp_path):
     assert isinstance(graphed._step[0], CudaGraph)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(got.argmax(axis=1), want.argmax(axis=1))
+    # the device argmax after the replayed step picks the same tokens
+    graphed.reset()
+    tokens = [graphed.forward_greedy(prompt)]
+    for _ in range(40):
+        tokens.append(graphed.forward_greedy([tokens[-1]]))
+    assert tokens == want.argmax(axis=1).tolist()
