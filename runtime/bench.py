@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel
 
+from runtime.gguf.reader import GGUFFile, open_gguf
+
 log = logging.getLogger(__name__)
 
 
@@ -35,6 +37,7 @@ class BenchReport(BaseModel):
     load_s: float
     ttft_ms: float
     peak_device_bytes: int | None
+    decode_weight_bytes: int
     results: list[Measurement]
 
 
@@ -58,6 +61,22 @@ class _DeviceMemory:
     @property
     def peak(self) -> int | None:
         return None if self.min_free is None else self.total - self.min_free
+
+
+def decode_weight_bytes(gguf: GGUFFile) -> int:
+    """Bytes of weights one decode token reads: each tensor once, expert tensors (``*_exps``) only
+    for the experts a token uses, the token embedding one row (all of it when it is the LM head)."""
+    arch = gguf.architecture
+    used, experts = gguf.metadata.get(f"{arch}.expert_used_count"), gguf.metadata.get(f"{arch}.expert_count")
+    total = 0
+    for t in gguf.tensors.values():
+        if t.name == "token_embd.weight" and "output.weight" in gguf.tensors:
+            total += t.nbytes // t.shape[0]
+        elif "_exps." in t.name and used and experts:
+            total += t.nbytes * int(used) // int(experts)
+        else:
+            total += t.nbytes
+    return total
 
 
 def _device_name(backend: str) -> str:
@@ -103,18 +122,20 @@ def run_bench(model_path: str | Path, *, prompts: list[int], n_gen: int, depths:
         rates = []
         for _ in range(repetitions):
             runner.reset()
-            token = int(np.argmax(runner.forward(random_ids(depth + 1), logits_for="last")[-1]))
+            token = runner.forward_greedy(random_ids(depth + 1))
             start = time.perf_counter()
             for _ in range(n_gen):
-                token = int(np.argmax(runner.forward([token], logits_for="last")[-1]))
+                token = runner.forward_greedy([token])
             rates.append(n_gen / (time.perf_counter() - start))
             memory.sample()
         results.append(_summary(f"tg{n_gen}" + (f"@d{depth}" if depth else ""), 0, n_gen, depth, rates))
     info = model.info
+    with open_gguf(info.provenance.path) as gguf:
+        weight_bytes = decode_weight_bytes(gguf)
     return BenchReport(model=str(model_path), architecture=info.architecture, backend=backend,
                        device_name=_device_name(backend), file_size=Path(info.provenance.path).stat().st_size,
                        n_params=info.n_params, types=info.quantization, load_s=info.load_s, ttft_ms=ttft_ms,
-                       peak_device_bytes=memory.peak, results=results)
+                       peak_device_bytes=memory.peak, decode_weight_bytes=weight_bytes, results=results)
 
 
 def format_report(r: BenchReport) -> str:
@@ -124,4 +145,6 @@ def format_report(r: BenchReport) -> str:
              + (f"; peak device memory {r.peak_device_bytes / 2**30:.2f} GiB" if r.peak_device_bytes else ""),
              "", f"| {'test':>14} | {'t/s':>20} |", f"| {'-' * 14}:| {'-' * 20}:|"]
     lines += [f"| {m.test:>14} | {m.avg_ts:>11.2f} ± {m.stddev_ts:>6.2f} |" for m in r.results]
+    lines += ["", f"decode reads {r.decode_weight_bytes / 1e9:.2f} GB of weights per token"]
+    lines += [f"{m.test}: {m.avg_ts * r.decode_weight_bytes / 1e9:.0f} GB/s of weights" for m in r.results if m.n_gen]
     return "\n".join(lines)

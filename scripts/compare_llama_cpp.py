@@ -48,6 +48,11 @@ def main() -> int:
     print(f"| {'-' * 7}: | {'-' * 10}: | {'-' * 12}: | {'-' * 5}: |")
     for test, a, b, ratio in rows:
         print(f"| {test:>8} | {a:>11.1f} | {b:>13.1f} | {ratio:>5.2f}x |")
+    per_token = report["decode_weight_bytes"]
+    for test, a, b, _ in rows:
+        if test.startswith("tg"):
+            print(f"{test}: {per_token / 1e9:.2f} GB of weights per token -> plugrt {a * per_token / 1e9:.0f} GB/s, "
+                  f"llama.cpp {b * per_token / 1e9:.0f} GB/s")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"device": report["device_name"], "model": args.model, "plugrt": report, "llama_cpp": theirs,

@@ -31,3 +31,24 @@ def test_bench_cli_json(tiny):
     data = json.loads(r.stdout)
     assert {m["test"] for m in data["results"]} == {"pp8", "tg2"}
     assert data["load_s"] > 0
+
+
+@pytest.mark.parametrize("has_output", [True, False], ids=["own-lm-head", "tied-embedding"])
+def test_decode_weight_bytes_counts_used_experts_and_one_embedding_row(tmp_path, has_output):
+    from gguf.constants import GGUFValueType as V
+    from gguf_factory import GGUFBuilder
+
+    from runtime.bench import decode_weight_bytes
+    from runtime.ggml_types import GGMLType
+    from runtime.gguf.reader import open_gguf
+
+    b = (GGUFBuilder().kv("general.architecture", V.STRING, "moe").kv("moe.expert_count", V.UINT32, 8)
+         .kv("moe.expert_used_count", V.UINT32, 2)
+         .tensor("token_embd.weight", (4, 10), GGMLType.F32)          # 10 rows of 16 bytes
+         .tensor("blk.0.ffn_up_exps.weight", (4, 3, 8), GGMLType.F32)  # 8 experts of 48 bytes
+         .tensor("blk.0.attn_q.weight", (4, 4), GGMLType.F32))         # 64 bytes
+    if has_output:
+        b.tensor("output.weight", (4, 10), GGMLType.F32)
+    with open_gguf(b.build().write(tmp_path / "m.gguf")) as gguf:
+        got = decode_weight_bytes(gguf)
+    assert got == (16 + 160 if has_output else 160) + 2 * 48 + 64
