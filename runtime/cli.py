@@ -237,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("profile", help="time each op of a prefill call and of decode steps (CUDA events on a GPU)")
     s.add_argument("model")
     s.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
-    s.add_argument("-p", "--n-prompt", type=int, default=256, help="prompt tokens of the prefill call")
+    s.add_argument("-p", "--n-prompt", type=int, default=512, help="prompt tokens of the prefill call")
     s.add_argument("-n", "--n-gen", type=int, default=8, help="decode steps timed after it")
     s.add_argument("-c", "--ctx-size", type=int, default=4096, help="context length (KV cache size)")
     s.add_argument("--json", action="store_true")

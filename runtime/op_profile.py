@@ -168,7 +168,7 @@ def _phase(timer: _OpTimer, name: str, calls: list[Callable[[], Any]], tokens_pe
     return PhaseProfile(phase=name, tokens_per_call=tokens_per_call, calls=n, ms_per_call=total / n, rows=rows)
 
 
-def profile_ops(model, *, prompt_tokens: int = 256, decode_steps: int = 8) -> list[PhaseProfile]:
+def profile_ops(model, *, prompt_tokens: int = 512, decode_steps: int = 8) -> list[PhaseProfile]:
     """Per-op times of one ``prompt_tokens``-token prefill call and of ``decode_steps`` decode steps
     after it, measured after an untimed run of the same work (kernel compilation, first touches)."""
     runner = model.runner
