@@ -54,6 +54,15 @@ def add_bias(x: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (_f32(x) + _f32(b)).astype(np.float32)
 
 
+def split_columns(x: np.ndarray, widths: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """x[n, sum(widths)] cut into [n, widths[0]], [n, widths[1]], ... (one product's q, k, v)."""
+    x = _f32(x)
+    if sum(widths) != x.shape[-1]:
+        raise ValueError(f"split_columns: widths {tuple(widths)} do not add up to {x.shape[-1]} columns")
+    bounds = np.cumsum([0, *widths])
+    return tuple(np.ascontiguousarray(x[:, a:b]) for a, b in zip(bounds[:-1], bounds[1:]))
+
+
 def add_position_embedding(x: np.ndarray, table: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """x[n, d] + table[positions[i]] (learned absolute positions, GPT-2)."""
     return (_f32(x) + _f32(table)[np.asarray(positions, dtype=np.int64)]).astype(np.float32)

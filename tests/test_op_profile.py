@@ -24,7 +24,7 @@ def test_each_phase_attributes_its_ops_by_weight(tiny):
     for phase in (prefill, decode):
         rows = {r.op: r for r in phase.rows}
         assert rows["linear_experts ffn_gate_exps.weight (MXFP4)"].calls == layers
-        assert rows["linear attn_q.weight (Q8_0)"].calls == layers
+        assert rows["linear attn_qkv.weight (Q8_0)"].calls == layers  # q, k and v as one product
         assert rows["attention"].calls == layers
         # the experts' bias gathers (embedding inside linear_experts) count as part of linear_experts
         assert [op for op in rows if op.startswith("embedding")] == ["embedding token_embd.weight (Q8_0)"]

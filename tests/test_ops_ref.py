@@ -221,3 +221,12 @@ def test_argmax_first_of_ties():
     got = ops_ref.argmax(logits)
     np.testing.assert_array_equal(got, [1, 0, 1])
     assert got.dtype == np.int32
+
+
+def test_split_columns_cuts_contiguous_pieces(rng):
+    x = _randn(rng, 3, 10)
+    q, k, v = ops_ref.split_columns(x, (6, 2, 2))
+    for piece, want in zip((q, k, v), (x[:, :6], x[:, 6:8], x[:, 8:])):
+        assert piece.flags.c_contiguous and np.array_equal(piece, want)
+    with pytest.raises(ValueError, match="do not add up to 10"):
+        ops_ref.split_columns(x, (6, 2, 1))

@@ -1,7 +1,7 @@
 """GPT-2's forward pass in backend ops (runs unchanged on "cpu" and "cuda").
 
-x = token_embd[tok] + position_embd[pos]; per layer: x += proj(MHA(layernorm(x))) (fused QKV
-weights, split into Q, K, V row blocks at load); x += fc2(gelu_tanh(fc1(layernorm(x))));
+x = token_embd[tok] + position_embd[pos]; per layer: x += proj(MHA(layernorm(x))) (the file's fused
+QKV weight as one product, its output split into Q, K, V); x += fc2(gelu_tanh(fc1(layernorm(x))));
 logits = lm_head(layernorm(x)), the LM head tied to token_embd when the file has no output.
 """
 from __future__ import annotations
@@ -13,20 +13,16 @@ from typing import Any
 from plugins.gpt.config import Gpt2Config
 from runtime.runner import MAX_TOKENS_PER_CALL, CausalLM, WeightLoader
 from plugins.gpt.weights import block
-from runtime.backend.base import Backend, Weight, split_first_axis
+from runtime.backend.base import Backend, Weight
 from runtime.backend.kv_cache import KVCache
+from runtime.stacked_linear import StackedLinear
 
 
 @dataclass
 class Layer:
     attn_norm: Any
     attn_norm_bias: Any
-    q: Weight
-    k: Weight
-    v: Weight
-    q_bias: Any
-    k_bias: Any
-    v_bias: Any
+    qkv: StackedLinear
     o: Weight
     o_bias: Any
     ffn_norm: Any
@@ -39,13 +35,12 @@ class Layer:
     @classmethod
     def load(cls, w: WeightLoader, i: int) -> "Layer":
         n = lambda name: block(i, name)  # noqa: E731
-        gguf, backend = w.gguf, w.backend
-        split = lambda name: split_first_axis(gguf.tensors[name], gguf.raw(name), 3)  # noqa: E731
-        q, k, v = (backend.weight(info, raw) for info, raw in split(n("attn_qkv.weight")))
-        q_bias, k_bias, v_bias = (backend.param(info, raw) for info, raw in split(n("attn_qkv.bias")))
+        d = w.gguf.tensors[n("attn_qkv.weight")].shape[0] // 3
+        qkv = StackedLinear.load(w.gguf, w.backend, [n("attn_qkv.weight")], [n("attn_qkv.bias")],
+                                 n("attn_qkv.weight"), widths=(d, d, d))
         return cls(
             attn_norm=w.param(n("attn_norm.weight")), attn_norm_bias=w.param(n("attn_norm.bias")),
-            q=q, k=k, v=v, q_bias=q_bias, k_bias=k_bias, v_bias=v_bias,
+            qkv=qkv,
             o=w.weight(n("attn_output.weight")), o_bias=w.param(n("attn_output.bias")),
             ffn_norm=w.param(n("ffn_norm.weight")), ffn_norm_bias=w.param(n("ffn_norm.bias")),
             up=w.weight(n("ffn_up.weight")), up_bias=w.param(n("ffn_up.bias")),
@@ -83,9 +78,7 @@ class Gpt2(CausalLM):
     def _attention(self, i: int, layer: Layer, h, positions):
         b, cfg, n = self.backend, self.cfg, h.shape[0]
         heads = (n, cfg.n_heads, cfg.head_dim)
-        q = b.reshape(b.linear(h, layer.q, layer.q_bias), heads)
-        k = b.reshape(b.linear(h, layer.k, layer.k_bias), heads)
-        v = b.reshape(b.linear(h, layer.v, layer.v_bias), heads)
+        q, k, v = (b.reshape(t, heads) for t in layer.qkv(b, h))
         b.kv_store(self.cache.k[i], self.cache.v[i], k, v, positions)
         o = b.attention(q, self.cache.k[i], self.cache.v[i], positions, self.scale, 0, None)
         return b.linear(b.reshape(o, (n, cfg.hidden_size)), layer.o, layer.o_bias)

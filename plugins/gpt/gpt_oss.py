@@ -17,17 +17,13 @@ from runtime.runner import MAX_TOKENS_PER_CALL, CausalLM, WeightLoader
 from plugins.gpt.weights import block
 from runtime.backend.base import Backend, Weight
 from runtime.backend.kv_cache import KVCache, layer_capacity
+from runtime.stacked_linear import StackedLinear
 
 
 @dataclass
 class Layer:
     attn_norm: Any
-    q: Weight
-    q_bias: Any
-    k: Weight
-    k_bias: Any
-    v: Weight
-    v_bias: Any
+    qkv: StackedLinear
     o: Weight
     o_bias: Any
     sinks: Any
@@ -47,9 +43,8 @@ class Layer:
         n = lambda name: block(i, name)  # noqa: E731
         return cls(
             attn_norm=w.param(n("attn_norm.weight")),
-            q=w.weight(n("attn_q.weight")), q_bias=w.param(n("attn_q.bias")),
-            k=w.weight(n("attn_k.weight")), k_bias=w.param(n("attn_k.bias")),
-            v=w.weight(n("attn_v.weight")), v_bias=w.param(n("attn_v.bias")),
+            qkv=StackedLinear.load(w.gguf, w.backend, [n(f"attn_{p}.weight") for p in "qkv"],
+                                   [n(f"attn_{p}.bias") for p in "qkv"], n("attn_qkv.weight")),
             o=w.weight(n("attn_output.weight")), o_bias=w.param(n("attn_output.bias")),
             sinks=w.param(n("attn_sinks.weight")),
             ffn_norm=w.param(n("post_attention_norm.weight")),
@@ -90,9 +85,10 @@ class GptOss(CausalLM):
 
     def _attention(self, i: int, layer: Layer, h, positions):
         b, cfg, n = self.backend, self.cfg, h.shape[0]
-        q = b.reshape(b.linear(h, layer.q, layer.q_bias), (n, cfg.n_heads, cfg.head_dim))
-        k = b.reshape(b.linear(h, layer.k, layer.k_bias), (n, cfg.n_kv_heads, cfg.head_dim))
-        v = b.reshape(b.linear(h, layer.v, layer.v_bias), (n, cfg.n_kv_heads, cfg.head_dim))
+        q, k, v = layer.qkv(b, h)
+        q = b.reshape(q, (n, cfg.n_heads, cfg.head_dim))
+        k = b.reshape(k, (n, cfg.n_kv_heads, cfg.head_dim))
+        v = b.reshape(v, (n, cfg.n_kv_heads, cfg.head_dim))
         q = b.rope_neox(q, positions, self.inv_freq, self.attn_factor)
         k = b.rope_neox(k, positions, self.inv_freq, self.attn_factor)
         b.kv_store(self.cache.k[i], self.cache.v[i], k, v, positions)

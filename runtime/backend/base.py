@@ -1,13 +1,12 @@
 """The backend interface a model's forward pass is written against.
 
 A backend owns memory (``tensor``/``numpy``/``zeros``/views), the elementwise and attention
-ops of the ops contract (docs: OPS.md; NumPy twins in :mod:`runtime.ops_ref`), and the weight
+ops (NumPy twins in :mod:`runtime.ops_ref`, CUDA launchers in :mod:`runtime.cuda.ops`), and the weight
 consumers ``linear``/``embedding``/``linear_experts``, which dispatch on the weight's ggml type
 through the quantization plugins, so quantized weights stay quantized in memory.
 """
 from __future__ import annotations
 
-import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
@@ -38,17 +37,6 @@ class Weight:
 def raw_rows(info: TensorInfo, raw: np.ndarray, fmt: QuantFormat) -> np.ndarray:
     """The tensor's bytes viewed as (*shape[:-1], row_bytes)."""
     return np.asarray(raw, dtype=np.uint8).reshape(*info.shape[:-1], fmt.row_bytes(info.shape[-1]))
-
-
-def split_first_axis(info: TensorInfo, raw: np.ndarray, parts: int) -> list[tuple[TensorInfo, np.ndarray]]:
-    """Split a tensor into ``parts`` equal blocks along its first axis (GPT-2's fused QKV weight
-    and bias into Q, K, V); each block's bytes are a contiguous slice of the original."""
-    if info.shape[0] % parts:
-        raise ValueError(f"{info.name}: first axis {info.shape[0]} does not split into {parts} parts")
-    shape = (info.shape[0] // parts, *info.shape[1:])
-    blocks = np.asarray(raw, dtype=np.uint8).reshape(parts, -1)
-    return [(dataclasses.replace(info, name=f"{info.name}[{i}]", shape=shape, nbytes=blocks.shape[1]), blocks[i])
-            for i in range(parts)]
 
 
 class Backend(ABC):
@@ -147,6 +135,7 @@ class Backend(ABC):
     add: Any
     add_bias: Any
     add_position_embedding: Any
+    split_columns: Any
     rope_neox: Any
     kv_store: Any
     attention: Any

@@ -44,6 +44,7 @@ class CpuBackend(Backend):
     add = _allocated(ops_ref.add)
     add_bias = _allocated(ops_ref.add_bias)
     add_position_embedding = _allocated(ops_ref.add_position_embedding)
+    split_columns = _allocated(ops_ref.split_columns)
     rope_neox = _allocated(ops_ref.rope_neox)
     kv_store = staticmethod(ops_ref.kv_store)
     attention = _allocated(ops_ref.attention)

@@ -33,6 +33,7 @@ class CudaBackend(Backend):
     add = staticmethod(cuda_ops.add)
     add_bias = staticmethod(cuda_ops.add_bias)
     add_position_embedding = staticmethod(cuda_ops.add_position_embedding)
+    split_columns = staticmethod(cuda_ops.split_columns)
     rope_neox = staticmethod(cuda_ops.rope_neox)
     kv_store = staticmethod(cuda_ops.kv_store)
     attention = staticmethod(cuda_ops.attention)

@@ -133,6 +133,25 @@ def add_bias(x, b, stream=None, out=None):
     return out
 
 
+def split_columns(x, widths, stream=None):
+    """x[n, sum(widths)] cut into [n, w] pieces; with one row they are views of x (nothing runs)."""
+    n, total = x.shape
+    _check(x, "x")
+    if sum(widths) != total:
+        raise ValueError(f"split_columns: widths {tuple(widths)} do not add up to {total} columns")
+    starts = np.cumsum([0, *widths[:-1]])
+    if n == 1:
+        flat = x.reshape(total)
+        return tuple(flat[a:a + w].reshape(1, w) for a, w in zip(starts, widths))
+    pieces = []
+    for a, w in zip(starts, widths):
+        out = _output(x, (n, w), np.float32, None)
+        _launch(_kernel("elementwise", "copy_columns", "PPiiii"), _elementwise_grid(n * w), (_THREADS, 1, 1),
+                stream, _ptr(x), _ptr(out), n * w, total, int(a), w)
+        pieces.append(out)
+    return tuple(pieces)
+
+
 def add_position_embedding(x, table, positions, stream=None, out=None):
     """x[n, d] + table[positions[i]]; positions must be < table rows (not checked on the device)."""
     n, d = x.shape

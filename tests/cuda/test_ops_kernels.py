@@ -71,6 +71,15 @@ def test_elementwise_ops(ops, rng):
     assert _rel_err(ops.add_bias(_gpu(x), _gpu(b)).get(), ops_ref.add_bias(x, b)) <= 1e-6
 
 
+@pytest.mark.parametrize("n", [1, 5])
+def test_split_columns(ops, rng, n):
+    x = _randn(rng, n, 5120)
+    pieces = ops.split_columns(_gpu(x), (4096, 512, 512))
+    for got, want in zip(pieces, ops_ref.split_columns(x, (4096, 512, 512))):
+        assert got.shape == want.shape
+        np.testing.assert_array_equal(got.get(), want)
+
+
 def test_add_position_embedding(ops, rng):
     x, table = _randn(rng, 6, 768), _randn(rng, 1024, 768)
     positions = np.array([0, 1, 2, 500, 1023, 7], np.int32)

@@ -25,6 +25,12 @@ extern "C" __global__ void add_bias(const float* x, const float* __restrict__ b,
     GRID_STRIDE(i, count) out[i] = x[i] + b[i % d];
 }
 
+// out[r, c] = x[r, col0 + c]: one piece of split_columns (q, k or v of one stacked product).
+extern "C" __global__ void copy_columns(const float* __restrict__ x, float* __restrict__ out, int count,
+                                        int src_cols, int col0, int width) {
+    GRID_STRIDE(i, count) out[i] = x[(i / width) * src_cols + col0 + i % width];
+}
+
 // out[i, c] = x[i, c] + table[positions[i], c]
 extern "C" __global__ void add_position_embedding(const float* x, const float* __restrict__ table,
                                                   const int* __restrict__ positions, float* out,
