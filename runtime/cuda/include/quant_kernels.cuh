@@ -222,27 +222,51 @@ struct MMSmem {
     static constexpr int LDC = MM_BM + 4;      // floats
     static constexpr int IN_BYTES = (MM_BN + MM_BM) * LDK * 2;
     static constexpr int C_BYTES = MM_BN * LDC * 4;
-    static constexpr int BYTES = IN_BYTES > C_BYTES ? IN_BYTES : C_BYTES;
+    static constexpr int TILE_BYTES = IN_BYTES > C_BYTES ? IN_BYTES : C_BYTES;
+    // The raw weight blocks a K step reads, per tile row: the whole block when a block spans
+    // several steps. They are copied with cp.async in 16-byte pieces from their aligned start
+    // (one piece more for any alignment), into one of two buffers, a step ahead.
+    static constexpr int STEP_BLOCKS = F::TILE_K >= F::QK ? F::TILE_K / F::QK : 1;
+    static constexpr int PIECES = (STEP_BLOCKS * F::BYTES + 15) / 16 + 1;
+    static constexpr int STAGE_ROW = PIECES * 16;
+    static constexpr int STAGE_BYTES = 2 * MM_BM * STAGE_ROW;
+    // Staged where it fits the 48 KiB of static shared memory (2 KiB left for the kernels' own
+    // arrays); Q6_K and F32 decode straight from global memory.
+    static constexpr bool STAGED = TILE_BYTES + STAGE_BYTES <= 46 * 1024;
+    static constexpr int BYTES = TILE_BYTES + (STAGED ? STAGE_BYTES : 0);
 };
+
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"((uint32_t)__cvta_generic_to_shared(smem)),
+                 "l"(gmem));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
 
 // One 64x64 output tile: orow[n][m0 + m] = sum_c xrow[n][c] * W[m0 + m, c] for n < n_rows.
 // Weights are dequantized into shared memory as fp16, activations converted to fp16, the product
 // accumulates in fp32 on tensor cores (wmma 16x16x16). Four warps, each a 32x32 sub-tile.
-// Each K step issues all of a thread's loads before using any (one memory latency per step, not
-// one per load), and the next step's activations are loaded while the tensor cores work.
+// Loads run a step ahead: the next K step's raw weight blocks (cp.async, where MMSmem::STAGED)
+// and activations (registers) are in flight while this step decodes and multiplies. Unstaged
+// formats issue all of a step's weight loads before using any.
 template <class F>
 __device__ void mma_tile(unsigned char* smem, const float* const* xrow, float* const* orow, int n_rows,
                          const uint8_t* __restrict__ w, int row_bytes, int n_cols, int n_out, int m0) {
     using namespace nvcuda;
-    constexpr int BK = F::TILE_K, LDK = MMSmem<F>::LDK, LDC = MMSmem<F>::LDC;
+    using S = MMSmem<F>;
+    constexpr int BK = F::TILE_K, LDK = S::LDK, LDC = S::LDC;
     constexpr int GPT = BK / F::GW;                       // decode groups per tile row
     constexpr int XL = MM_BN * (BK / 4) / MM_THREADS;     // float4 of activations per thread per step
     constexpr int WL = MM_BM * GPT / MM_THREADS;          // weight groups per thread per step
+    constexpr int PL = (MM_BM * S::PIECES + MM_THREADS - 1) / MM_THREADS;  // staged pieces per thread
     static_assert(MM_BN * (BK / 4) % MM_THREADS == 0 && MM_BM * GPT % MM_THREADS == 0, "tile split");
     __half* sx = reinterpret_cast<__half*>(smem);  // [MM_BN][LDK]
     __half* sw = sx + MM_BN * LDK;                 // [MM_BM][LDK]
     float* sc = reinterpret_cast<float*>(smem);    // [MM_BN][LDC], after the K loop
+    uint8_t* stage = smem + S::TILE_BYTES;         // [2][MM_BM][STAGE_ROW] where STAGED
     const int tid = threadIdx.x, warp = tid >> 5, wn = warp >> 1, wm = warp & 1;
+    const int n_blocks = n_cols / F::QK;
 
     wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
 #pragma unroll
@@ -250,6 +274,26 @@ __device__ void mma_tile(unsigned char* smem, const float* const* xrow, float* c
 #pragma unroll
         for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.f);
 
+    // raw bytes of tile row m from the first block K step k0 reads
+    auto row_at = [&](int m, int k0) {
+        return w + (size_t)(m0 + m) * row_bytes + (size_t)(k0 / F::QK) * F::BYTES;
+    };
+    auto stage_step = [&](int k0, int buf) {
+        if (k0 < n_cols) {
+            const int nb = min(S::STEP_BLOCKS, n_blocks - k0 / F::QK);
+#pragma unroll
+            for (int l = 0; l < PL; ++l) {
+                const int c = tid + l * MM_THREADS, m = c / S::PIECES, j = c % S::PIECES;
+                if (c < MM_BM * S::PIECES && m0 + m < n_out) {
+                    const uintptr_t a = reinterpret_cast<uintptr_t>(row_at(m, k0));
+                    if (j < ((int)(a & 15) + nb * F::BYTES + 15) >> 4)
+                        cp_async16(stage + (buf * MM_BM + m) * S::STAGE_ROW + 16 * j,
+                                   reinterpret_cast<const void*>((a & ~uintptr_t(15)) + 16 * j));
+                }
+            }
+        }
+        cp_async_commit();  // also when empty, so that one wait count serves every step
+    };
     float4 xr[XL];
     auto load_x = [&](int k0) {
 #pragma unroll
@@ -259,18 +303,56 @@ __device__ void mma_tile(unsigned char* smem, const float* const* xrow, float* c
                                                   : make_float4(0.f, 0.f, 0.f, 0.f);
         }
     };
+    // group l of this thread in K step k0: its tile row m, block b and group g within the block
+    auto group_at = [&](int l, int k0, int& m, int& b, int& g) {
+        const int i = tid + l * MM_THREADS, G = k0 / F::GW + i % GPT;
+        m = i / GPT, b = G / F::NG, g = G % F::NG;
+    };
+    auto store_group = [&](int m, int b, int g, int k0, const float* v) {
+#pragma unroll
+        for (int q = 0; q < F::GW / 4; ++q) store4(sw + m * LDK + b * F::QK + F::run_start(g, q) - k0, v + 4 * q);
+    };
+
+    if constexpr (S::STAGED) stage_step(0, 0);
     load_x(0);
-    for (int k0 = 0; k0 < n_cols; k0 += BK) {
-        float v[WL][F::GW];
+    for (int k0 = 0, buf = 0; k0 < n_cols; k0 += BK, buf ^= 1) {
+        if constexpr (S::STAGED) {
+            stage_step(k0 + BK, buf ^ 1);
+            cp_async_wait<1>();  // this step's pieces, copied by this thread, have landed
+            __syncthreads();     // ... and everyone's
+            const uint8_t* rows = stage + buf * MM_BM * S::STAGE_ROW;
 #pragma unroll
-        for (int l = 0; l < WL; ++l) {
-            const int i = tid + l * MM_THREADS, m = i / GPT, G = k0 / F::GW + i % GPT;
-            const int b = G / F::NG, g = G % F::NG;
-            if (m0 + m < n_out && b * F::QK < n_cols) {
-                F::decode(w + (size_t)(m0 + m) * row_bytes + (size_t)b * F::BYTES, g, v[l]);
-            } else {
+            for (int l = 0; l < WL; ++l) {
+                int m, b, g;
+                group_at(l, k0, m, b, g);
+                float v[F::GW];
+                if (m0 + m < n_out && b < n_blocks) {
+                    const int off = (int)(reinterpret_cast<uintptr_t>(row_at(m, k0)) & 15);
+                    F::decode(rows + m * S::STAGE_ROW + off + (b - k0 / F::QK) * F::BYTES, g, v);
+                } else {
 #pragma unroll
-                for (int j = 0; j < F::GW; ++j) v[l][j] = 0.f;
+                    for (int j = 0; j < F::GW; ++j) v[j] = 0.f;
+                }
+                store_group(m, b, g, k0, v);
+            }
+        } else {
+            float v[WL][F::GW];
+#pragma unroll
+            for (int l = 0; l < WL; ++l) {
+                int m, b, g;
+                group_at(l, k0, m, b, g);
+                if (m0 + m < n_out && b < n_blocks) {
+                    F::decode(w + (size_t)(m0 + m) * row_bytes + (size_t)b * F::BYTES, g, v[l]);
+                } else {
+#pragma unroll
+                    for (int j = 0; j < F::GW; ++j) v[l][j] = 0.f;
+                }
+            }
+#pragma unroll
+            for (int l = 0; l < WL; ++l) {
+                int m, b, g;
+                group_at(l, k0, m, b, g);
+                store_group(m, b, g, k0, v[l]);
             }
         }
 #pragma unroll
@@ -278,14 +360,6 @@ __device__ void mma_tile(unsigned char* smem, const float* const* xrow, float* c
             const int i = tid + l * MM_THREADS, n = i / (BK / 4), c = (i % (BK / 4)) * 4;
             const float f[4] = {xr[l].x, xr[l].y, xr[l].z, xr[l].w};
             store4(sx + n * LDK + c, f);
-        }
-#pragma unroll
-        for (int l = 0; l < WL; ++l) {
-            const int i = tid + l * MM_THREADS, m = i / GPT, G = k0 / F::GW + i % GPT;
-            const int b = G / F::NG, g = G % F::NG;
-#pragma unroll
-            for (int q = 0; q < F::GW / 4; ++q)
-                store4(sw + m * LDK + b * F::QK + F::run_start(g, q) - k0, v[l] + 4 * q);
         }
         __syncthreads();
         if (k0 + BK < n_cols) load_x(k0 + BK);
@@ -304,6 +378,7 @@ __device__ void mma_tile(unsigned char* smem, const float* const* xrow, float* c
         }
         __syncthreads();
     }
+    if constexpr (S::STAGED) cp_async_wait<0>();  // the last (empty) group
 #pragma unroll
     for (int i = 0; i < 2; ++i)
 #pragma unroll
