@@ -54,7 +54,8 @@ def _build(gguf, adapter, config, backend: Backend, plan: MemoryPlan, show_progr
 def load(path: str | os.PathLike | None = None, *, device: str = "auto", sha256: str | None = None,
          manifest: str | os.PathLike | None = None, context_length: int | Literal["auto"] | None = None,
          tokenizer: str | os.PathLike | None = None, show_progress: bool | None = None,
-         vram_budget: int | str | None = None, allocator: Allocator | None = None) -> Model:
+         vram_budget: int | str | None = None, allocator: Allocator | None = None,
+         int8_activations: bool | None = None) -> Model:
     """Load a GGUF model.
 
     path: the GGUF file; None loads the default model a plugin provides (``plugrt[demo]``).
@@ -70,6 +71,9 @@ def load(path: str | os.PathLike | None = None, *, device: str = "auto", sha256:
         allocated (docs: MEMORY.md); an allocation failure during the load frees what it allocated.
     allocator: the :class:`~runtime.backend.allocator.Allocator` the model's memory comes from
         (default: a new one for the device; tests inject failing ones).
+    int8_activations: on CUDA, run decode-size products on activations quantized to int8 per 32
+        values (faster; about 0.5% error per product, docs: QUANT_FORMATS.md). Default: on, unless
+        ``PLUGRT_INT8_ACTIVATIONS=0``; False keeps float32 activations. The CPU backend is always float32.
     """
     start = time.perf_counter()
     reg = registry()
@@ -83,7 +87,8 @@ def load(path: str | os.PathLike | None = None, *, device: str = "auto", sha256:
         plan = plan_load(gguf, adapter, config, device=backend, context_length=context_length,
                          vram_budget=vram_budget)
         log.info("loading %s (%s) on %s", path.name, gguf.architecture, backend)
-        runner = _build(gguf, adapter, config, get_backend(backend, reg, allocator), plan, show_progress)
+        options = {"int8_activations": int8_activations} if backend == "cuda" else {}
+        runner = _build(gguf, adapter, config, get_backend(backend, reg, allocator, **options), plan, show_progress)
         tok = tokenizer_from_gguf(gguf.metadata, tokenizer_json=tokenizer, vocab_size=runner.vocab_size)
     except BaseException:
         gguf.close()

@@ -122,11 +122,13 @@ def run_bench(model_path: str | Path, *, prompts: list[int], n_gen: int, depths:
         rates = []
         for _ in range(repetitions):
             runner.reset()
-            token = runner.forward_greedy(random_ids(depth + 1))
+            tokens = runner.greedy_tokens(random_ids(depth + 1))  # as plugrt generate decodes greedily
+            next(tokens)
             start = time.perf_counter()
             for _ in range(n_gen):
-                token = runner.forward_greedy([token])
+                next(tokens)
             rates.append(n_gen / (time.perf_counter() - start))
+            tokens.close()
             memory.sample()
         results.append(_summary(f"tg{n_gen}" + (f"@d{depth}" if depth else ""), 0, n_gen, depth, rates))
     info = model.info

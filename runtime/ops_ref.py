@@ -159,3 +159,24 @@ def moe_combine(y: np.ndarray, weights: np.ndarray) -> np.ndarray:
 def argmax(logits: np.ndarray) -> np.ndarray:
     """Greedy token per row (ties: lower index)."""
     return np.argmax(_f32(logits), axis=-1).astype(np.int32)
+
+
+def quantize_q8(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Activations for the int8 matvec kernels: per 32 values of the last axis (a multiple of 32),
+    d = max|x| / 127, q = rint(x / d) as int8 (0 where d is 0); returns (q, ds) with ds[..., u] =
+    (d, d * sum q) of unit u."""
+    x = _f32(x)
+    if x.shape[-1] % 32:
+        raise ValueError(f"quantize_q8: last axis {x.shape[-1]} is not a multiple of 32")
+    units = x.reshape(*x.shape[:-1], -1, 32)
+    d = np.abs(units).max(axis=-1, keepdims=True) / np.float32(127)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.where(d > 0, np.rint(units / np.where(d > 0, d, 1)), 0).astype(np.int8)
+    ds = np.concatenate([d, d * q.sum(axis=-1, keepdims=True, dtype=np.int32).astype(np.float32)], axis=-1)
+    return q.reshape(x.shape), ds.astype(np.float32)
+
+
+def dequantize_q8(q: np.ndarray, ds: np.ndarray) -> np.ndarray:
+    """The values int8 activations stand for: q * d per unit of 32."""
+    units = q.astype(np.float32).reshape(*q.shape[:-1], -1, 32)
+    return (units * ds[..., :1]).reshape(q.shape).astype(np.float32)

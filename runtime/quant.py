@@ -20,6 +20,8 @@ class QuantFormat(ABC):
     """One ggml tensor type. Raw data is handled as uint8 arrays of shape (..., row_bytes)."""
 
     ggml_type: ClassVar[ggml_types.GGMLType]
+    #: Whether the CUDA source also expands PLUGRT_Q8_KERNELS: decode products on int8 activations.
+    int8_activations: ClassVar[bool] = False
 
     @property
     def name(self) -> str:
@@ -77,11 +79,12 @@ class QuantFormat(ABC):
 
         return quant_cuda.embedding(self, w, ids, n_cols, stream=stream, out=out)
 
-    def cuda_matvec(self, x, w, in_features: int, *, stream=None, out=None):
-        """y[n, out] = x[n, in] @ W^T with the fused dequantizing matrix-vector kernel (fp32 throughout)."""
+    def cuda_matvec(self, x, w, in_features: int, *, bias=None, stream=None, out=None):
+        """y[n, out] = x[n, in] @ W^T (+ bias[out]) with the fused dequantizing matrix-vector kernel
+        (fp32 throughout)."""
         from runtime import quant_cuda
 
-        return quant_cuda.matvec(self, x, w, in_features, stream=stream, out=out)
+        return quant_cuda.matvec(self, x, w, in_features, bias=bias, stream=stream, out=out)
 
     def cuda_matmul(self, x, w, in_features: int, *, stream=None, out=None):
         """y[n, out] = x[n, in] @ W^T on tensor cores (fp16 inputs, fp32 accumulation)."""
@@ -95,12 +98,35 @@ class QuantFormat(ABC):
 
         return quant_cuda.linear(self, x, w, in_features, stream=stream, out=out)
 
-    def cuda_linear_experts(self, x, w, ids, in_features: int, *, stream=None, out=None):
+    def cuda_linear_experts(self, x, w, ids, in_features: int, *, bias=None, stream=None, out=None):
         """MoE projection: x f32 [n_tok, x_rows, in] (x_rows 1 or k), w uint8 [E, out, row_bytes],
-        ids int32 [n_tok, k] -> f32 [n_tok, k, out]; only the selected experts are read."""
+        ids int32 [n_tok, k] -> f32 [n_tok, k, out]; only the selected experts are read. ``bias``
+        (f32 [E, out]) is added on the matvec path only (up to 8 tokens)."""
         from runtime import quant_cuda
 
-        return quant_cuda.linear_experts(self, x, w, ids, in_features, stream=stream, out=out)
+        return quant_cuda.linear_experts(self, x, w, ids, in_features, bias=bias, stream=stream, out=out)
+
+
+    def cuda_matvec_q8(self, xq, xds, w, in_features: int, *, bias=None, stream=None, out=None):
+        """``cuda_matvec`` from int8 activations (``runtime.cuda.ops.quantize_q8``), dp4a products."""
+        from runtime import quant_cuda
+
+        return quant_cuda.matvec_q8(self, xq, xds, w, in_features, bias=bias, stream=stream, out=out)
+
+    def cuda_matvec_q8_experts(self, xq, xds, w, ids, in_features: int, *, bias=None, stream=None, out=None):
+        """The MoE projection of ``cuda_linear_experts`` from int8 activations, by matvec."""
+        from runtime import quant_cuda
+
+        return quant_cuda.matvec_q8_experts(self, xq, xds, w, ids, in_features, bias=bias, stream=stream, out=out)
+
+
+    def cuda_matvec_q8_experts_swiglu(self, xq, xds, w_gate, w_up, ids, in_features: int, *, gate_bias=None,
+                                      up_bias=None, alpha: float = 1.702, limit: float = 7.0, stream=None, out=None):
+        """GPT-OSS's MoE gate, up and SwiGLU from int8 activations in one launch (see quant_cuda)."""
+        from runtime import quant_cuda
+
+        return quant_cuda.matvec_q8_experts_swiglu(self, xq, xds, w_gate, w_up, ids, in_features, gate_bias=gate_bias,
+                                                   up_bias=up_bias, alpha=alpha, limit=limit, stream=stream, out=out)
 
 
 def as_blocks(raw: np.ndarray, type_size: int) -> np.ndarray:

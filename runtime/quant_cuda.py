@@ -12,6 +12,7 @@ from functools import lru_cache
 import numpy as np
 
 from runtime.cuda import device
+from runtime.cuda.ops import forget_int8
 
 #: Largest number of activation rows the fused matvec kernel takes in one launch.
 MATVEC_MAX_ROWS = 8
@@ -26,8 +27,11 @@ _MAX_GRID_X = 2**31 - 1
 
 _SIGNATURES = {
     "dequant": "PPPiiii",
-    "matvec": "PPPiiii",
-    "matvec_experts": "PPPPiiiiiii",
+    "matvec": "PPPPiiii",
+    "matvec_experts": "PPPPPiiiiiii",
+    "matvec_q8": "PPPPPiiii",
+    "matvec_q8_experts": "PPPPPPiiiiiii",
+    "matvec_q8_experts_swiglu": "PPPPPPPPiiiiiiiff",
     "matmul": "PPPiiii",
     "matmul_experts": "PPPPiiiiiii",
 }
@@ -43,7 +47,8 @@ def _prepared(fmt, kernel_name: str, signature: str):
 
 def _launch(fmt, kernel_name: str, kind: str, grid, block, stream, *args) -> None:
     fn = _prepared(fmt, kernel_name, _SIGNATURES[kind])
-    fn.prepared_async_call(grid, block, stream or device.stream(), *(int(a) for a in args))
+    fn.prepared_async_call(grid, block, stream or device.stream(),
+                           *(a if isinstance(a, float) else int(a) for a in args))
 
 
 def _empty(shape, dtype, out):
@@ -53,6 +58,7 @@ def _empty(shape, dtype, out):
         return gpuarray.empty(shape, dtype)
     if tuple(out.shape) != tuple(shape) or out.dtype != np.dtype(dtype):
         raise ValueError(f"out must be {np.dtype(dtype).name} {tuple(shape)}, got {out.dtype.name} {tuple(out.shape)}")
+    forget_int8(out)
     return out
 
 
@@ -74,6 +80,16 @@ def _check_weight(fmt, w, n_cols: int, ndim: int) -> int:
     if w.shape[-1] != row_bytes:
         raise ValueError(f"{fmt.name}: rows of {n_cols} columns take {row_bytes} bytes, w has {w.shape[-1]}")
     return row_bytes
+
+
+def _bias_pointer(bias, shape: tuple[int, ...]) -> int:
+    """Device address of a float32 bias of ``shape`` the matvec kernels add (0: none)."""
+    if bias is None:
+        return 0
+    _check("bias", bias, np.float32)
+    if tuple(bias.shape) != tuple(shape):
+        raise ValueError(f"bias must be {tuple(shape)}, got {tuple(bias.shape)}")
+    return int(bias.gpudata)
 
 
 def _dequant_grid(n_items: int) -> tuple[int, int, int]:
@@ -114,16 +130,43 @@ def _check_linear(fmt, x, w, in_features: int) -> tuple[int, int, int]:
     return x.shape[0], w.shape[0], row_bytes
 
 
-def matvec(fmt, x, w, in_features: int, *, stream=None, out=None):
+def matvec(fmt, x, w, in_features: int, *, bias=None, stream=None, out=None):
     n, n_out, row_bytes = _check_linear(fmt, x, w, in_features)
     out = _empty((n, n_out), np.float32, out)
+    bias_ptr = _bias_pointer(bias, (n_out,))
     for r0 in range(0, n, MATVEC_MAX_ROWS):
         rows = min(MATVEC_MAX_ROWS, n - r0)
         variant = next(v for v in _MV_ROWS_PER_WARP if v >= rows)
         grid = (-(-n_out // (_MV_WARPS * _MV_ROWS_PER_WARP[variant])), 1, 1)
         _launch(fmt, f"matvec_nr{variant}", "matvec", grid, (_MV_WARPS * 32, 1, 1), stream,
-                int(x.gpudata) + r0 * in_features * 4, w.gpudata, int(out.gpudata) + r0 * n_out * 4,
+                int(x.gpudata) + r0 * in_features * 4, w.gpudata, bias_ptr, int(out.gpudata) + r0 * n_out * 4,
                 rows, row_bytes, in_features, n_out)
+    return out
+
+
+def _check_q8(xq, xds, in_features: int, rows: tuple[int, ...]) -> None:
+    """Int8 activations (runtime.cuda.ops.quantize_q8) of shape rows + (in_features,)."""
+    _check("xq", xq, np.int8)
+    _check("xds", xds, np.float32)
+    if tuple(xq.shape) != (*rows, in_features) or tuple(xds.shape) != (*rows, in_features // 32, 2):
+        raise ValueError(f"int8 activations must be {(*rows, in_features)} with scales "
+                         f"{(*rows, in_features // 32, 2)}, got {tuple(xq.shape)} and {tuple(xds.shape)}")
+
+
+def matvec_q8(fmt, xq, xds, w, in_features: int, *, bias=None, stream=None, out=None):
+    """The matvec on int8 activations (formats with ``int8_activations``); at most 8 rows a launch."""
+    row_bytes = _check_weight(fmt, w, in_features, 2)
+    n, n_out = xq.shape[0], w.shape[0]
+    _check_q8(xq, xds, in_features, (n,))
+    out = _empty((n, n_out), np.float32, out)
+    bias_ptr = _bias_pointer(bias, (n_out,))
+    units = in_features // 32
+    for r0 in range(0, n, MATVEC_MAX_ROWS):
+        rows = min(MATVEC_MAX_ROWS, n - r0)
+        variant = next(v for v in _MV_ROWS_PER_WARP if v >= rows)
+        _launch(fmt, f"matvec_q8_nr{variant}", "matvec_q8", (-(-n_out // _MV_WARPS), 1, 1), (_MV_WARPS * 32, 1, 1),
+                stream, int(xq.gpudata) + r0 * in_features, int(xds.gpudata) + r0 * units * 8, w.gpudata, bias_ptr,
+                int(out.gpudata) + r0 * n_out * 4, rows, row_bytes, in_features, n_out)
     return out
 
 
@@ -142,13 +185,63 @@ def linear(fmt, x, w, in_features: int, *, stream=None, out=None):
     return fn(fmt, x, w, in_features, stream=stream, out=out)
 
 
-def linear_experts(fmt, x, w, ids, in_features: int, *, stream=None, out=None, use_matmul: bool | None = None):
-    """Expert-indexed projection; ``use_matmul`` forces a variant (default: matvec up to 8 tokens)."""
+def _check_experts(fmt, w, ids, in_features: int) -> tuple[int, int, int, int]:
+    """(row_bytes, n_experts, n_out, n_tok) of an expert weight [E, out, row_bytes] and ids [n_tok, k]."""
     row_bytes = _check_weight(fmt, w, in_features, 3)
-    _check("x", x, np.float32, 3)
     _check("ids", ids, np.int32, 2)
-    n_experts, n_out = w.shape[0], w.shape[1]
+    return row_bytes, w.shape[0], w.shape[1], ids.shape[0]
+
+
+def _check_q8_experts_input(xq, xds, ids, in_features: int) -> tuple[int, int]:
+    """(k, x_rows) of int8 expert inputs xq [n_tok, 1 or k, in] for ids [n_tok, k]."""
     n_tok, k = ids.shape
+    x_rows = xq.shape[1] if len(xq.shape) == 3 else -1
+    if x_rows not in (1, k):
+        raise ValueError(f"xq must be [{n_tok}, 1 or {k}, {in_features}], got {tuple(xq.shape)}")
+    _check_q8(xq, xds, in_features, (n_tok, x_rows))
+    return k, x_rows
+
+
+def matvec_q8_experts(fmt, xq, xds, w, ids, in_features: int, *, bias=None, stream=None, out=None):
+    """The expert matvec on int8 activations xq [n_tok, 1 or k, in] (any number of tokens);
+    ``bias``: float32 [E, out], the row of each selected expert added."""
+    row_bytes, n_experts, n_out, n_tok = _check_experts(fmt, w, ids, in_features)
+    k, x_rows = _check_q8_experts_input(xq, xds, ids, in_features)
+    out = _empty((n_tok, k, n_out), np.float32, out)
+    bias_ptr = _bias_pointer(bias, (n_experts, n_out))
+    if n_tok:
+        _launch(fmt, "matvec_q8_experts", "matvec_q8_experts", (-(-n_out // _MV_WARPS), n_tok * k, 1),
+                (_MV_WARPS * 32, 1, 1), stream, xq.gpudata, xds.gpudata, w.gpudata, ids.gpudata, bias_ptr,
+                out.gpudata, n_out * row_bytes, row_bytes, in_features, n_out, k, x_rows, n_experts)
+    return out
+
+
+def matvec_q8_experts_swiglu(fmt, xq, xds, w_gate, w_up, ids, in_features: int, *, gate_bias=None, up_bias=None,
+                             alpha: float = 1.702, limit: float = 7.0, stream=None, out=None):
+    """swiglu_oai of the gate and up expert products (``matvec_q8_experts`` of each), one warp
+    reading a row of both; biases are float32 [E, out]."""
+    row_bytes, n_experts, n_out, n_tok = _check_experts(fmt, w_gate, ids, in_features)
+    if tuple(w_up.shape) != tuple(w_gate.shape):
+        raise ValueError(f"gate and up weights differ: {tuple(w_gate.shape)} and {tuple(w_up.shape)}")
+    _check("w_up", w_up, np.uint8, 3)
+    k, x_rows = _check_q8_experts_input(xq, xds, ids, in_features)
+    out = _empty((n_tok, k, n_out), np.float32, out)
+    biases = [_bias_pointer(b, (n_experts, n_out)) for b in (gate_bias, up_bias)]
+    if n_tok:
+        _launch(fmt, "matvec_q8_experts_swiglu", "matvec_q8_experts_swiglu", (-(-n_out // _MV_WARPS), n_tok * k, 1),
+                (_MV_WARPS * 32, 1, 1), stream, xq.gpudata, xds.gpudata, w_gate.gpudata, w_up.gpudata, ids.gpudata,
+                *biases, out.gpudata, n_out * row_bytes, row_bytes, in_features, n_out, k, x_rows, n_experts,
+                float(alpha), float(limit))
+    return out
+
+
+def linear_experts(fmt, x, w, ids, in_features: int, *, bias=None, stream=None, out=None,
+                   use_matmul: bool | None = None):
+    """Expert-indexed projection; ``use_matmul`` forces a variant (default: matvec up to 8 tokens).
+    ``bias`` (float32 [E, out]) is added by the matvec variant only."""
+    row_bytes, n_experts, n_out, n_tok = _check_experts(fmt, w, ids, in_features)
+    _check("x", x, np.float32, 3)
+    k = ids.shape[1]
     x_rows = x.shape[1]
     if x.shape[0] != n_tok or x_rows not in (1, k) or x.shape[2] != in_features:
         raise ValueError(f"x must be [{n_tok}, 1 or {k}, {in_features}], got {tuple(x.shape)}")
@@ -158,6 +251,8 @@ def linear_experts(fmt, x, w, ids, in_features: int, *, stream=None, out=None, u
     expert_bytes = n_out * row_bytes
     if use_matmul is None:
         use_matmul = n_tok > MATVEC_MAX_ROWS
+    if use_matmul and bias is not None:
+        raise ValueError("linear_experts: the bias is fused into the matvec variant only")
     if use_matmul:
         grid = (-(-n_out // _MM_BM), n_experts, 1)
         _launch(fmt, "matmul_experts", "matmul_experts", grid, (_MM_THREADS, 1, 1), stream,
@@ -166,6 +261,6 @@ def linear_experts(fmt, x, w, ids, in_features: int, *, stream=None, out=None, u
     else:
         grid = (-(-n_out // (_MV_WARPS * _MV_ROWS_PER_WARP[1])), n_tok * k, 1)
         _launch(fmt, "matvec_experts", "matvec_experts", grid, (_MV_WARPS * 32, 1, 1), stream,
-                x.gpudata, w.gpudata, ids.gpudata, out.gpudata, expert_bytes, row_bytes, in_features, n_out, k,
-                x_rows, n_experts)
+                x.gpudata, w.gpudata, ids.gpudata, _bias_pointer(bias, (n_experts, n_out)), out.gpudata,
+                expert_bytes, row_bytes, in_features, n_out, k, x_rows, n_experts)
     return out

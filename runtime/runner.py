@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -65,11 +65,14 @@ class CausalLM(ABC):
     def forward_greedy(self, token_ids: Sequence[int]) -> int:
         """Run ``token_ids`` like :meth:`forward`; the id of the most likely next token (ties: the
         lower id). The argmax runs on the backend, so one id comes back, not a row of logits."""
-        last = self._run(token_ids, "last", lambda logits: self.backend.numpy(self.backend.argmax(logits)))
+        last = self._run(token_ids, "last", lambda logits: self.backend.numpy(self.backend.argmax(logits)),
+                         replayed=lambda ids_buffer: self.backend.numpy(ids_buffer))
         return int(last[-1][-1])
 
-    def _run(self, token_ids: Sequence[int], logits_for: str, fetch: Callable[[Any], np.ndarray]) -> list:
-        """The chunks of ``token_ids`` through the model; ``fetch`` of each chunk's logits."""
+    def _run(self, token_ids: Sequence[int], logits_for: str, fetch: Callable[[Any], np.ndarray],
+             replayed: Callable[[Any], np.ndarray] | None = None) -> list:
+        """The chunks of ``token_ids`` through the model; ``fetch`` of each chunk's logits, or of a
+        recorded step's, ``replayed`` of its ids buffer (which then holds the greedy next token)."""
         ids = np.asarray(token_ids, dtype=np.int64).reshape(-1)
         if ids.size == 0:
             raise GenerationError("forward() needs at least one token")
@@ -87,39 +90,112 @@ class CausalLM(ABC):
             # on a failure (out of device memory included) the chunk's temporaries are released
             # and the position stays put, so the runner can be used again
             with self.backend.allocator.transaction("forward"):
-                fetched = self._run_chunk(chunk.astype(np.int32), positions, want, fetch)
+                fetched = self._run_chunk(chunk.astype(np.int32), positions, want, fetch, replayed)
                 if fetched is not None:
                     outputs.append(fetched)
             self.position += chunk.size
         return outputs
 
-    def _run_chunk(self, ids: np.ndarray, positions: np.ndarray, want: str, fetch) -> np.ndarray | None:
+    def _run_chunk(self, ids: np.ndarray, positions: np.ndarray, want: str, fetch, replayed) -> np.ndarray | None:
         if ids.size == 1 and want != "none" and self.backend.can_record and self._step is not False:
-            fetched = self._replay_step(ids, positions, fetch)
+            fetched = self._replay_step(ids, positions, fetch, replayed)
             if fetched is not None:
                 return fetched
         logits = self._forward_chunk(self.backend.tensor(ids), self.backend.tensor(positions), want)
         return None if logits is None else fetch(logits)
 
-    def _replay_step(self, ids: np.ndarray, positions: np.ndarray, fetch) -> np.ndarray | None:
-        """``fetch`` of one token's logits from the recorded decode step, recorded on first use; None
-        where the backend cannot record. The step reads its token id and position from fixed device
-        buffers, so one recording serves every position."""
+    def _replay_step(self, ids: np.ndarray, positions: np.ndarray, fetch, replayed) -> np.ndarray | None:
+        """``fetch`` of one token's logits from the recorded decode step (or ``replayed`` of its ids
+        buffer); None where the backend cannot record."""
+        step = self._recorded_step(ids, positions)
+        if step is None:
+            return None
+        graph, ids_buffer, _ = step
         try:
-            if self._step is None:
-                ids_buffer, positions_buffer = self.backend.tensor(ids), self.backend.tensor(positions)
-                graph = self.backend.record(lambda: self._forward_chunk(ids_buffer, positions_buffer, "last"))
-                self._step = False if graph is None else (graph, ids_buffer, positions_buffer)
-                if graph is None:
-                    return None
-            graph, ids_buffer, positions_buffer = self._step
-            self.backend.write(ids_buffer, ids)
-            self.backend.write(positions_buffer, positions)
             graph.launch()
-            return fetch(graph.result)
+            return fetch(graph.result) if replayed is None else replayed(ids_buffer)
         except BaseException:
             self._step = None  # a failed call's buffers are released: record again next time
             raise
+
+    def _recorded_step(self, ids: np.ndarray, positions: np.ndarray) -> tuple | None:
+        """The recorded decode step (graph, ids buffer, positions buffer), recorded on first use, with
+        ``ids`` and ``positions`` written into its buffers; None where the backend cannot record.
+
+        The step reads its token id and position from those fixed device buffers, so one recording
+        serves every position; it ends by writing its greedy next token and position back into them
+        (``Backend.greedy_feedback``), so it can also run again straight away (``greedy_tokens``)."""
+        try:
+            if self._step is None:
+                ids_buffer, positions_buffer = self.backend.tensor(ids), self.backend.tensor(positions)
+
+                def step():
+                    logits = self._forward_chunk(ids_buffer, positions_buffer, "last")
+                    self.backend.greedy_feedback(logits, ids_buffer, positions_buffer)
+                    return logits
+
+                graph = self.backend.record(step)
+                self._step = False if graph is None else (graph, ids_buffer, positions_buffer)
+            if self._step is False:
+                return None
+            _, ids_buffer, positions_buffer = self._step
+            self.backend.write(ids_buffer, ids)
+            self.backend.write(positions_buffer, positions)
+            return self._step
+        except BaseException:
+            self._step = None
+            raise
+
+    def greedy_tokens(self, token_ids: Sequence[int]) -> Iterator[int]:
+        """Greedy decoding: yields the most likely token after ``token_ids``, then the most likely
+        after each token it yielded, until the caller stops or the context is full.
+
+        Where the decode step is recorded, the step that feeds a token is queued before the token is
+        handed out, and reads it (and its position) from device memory: the caller's work on one
+        token overlaps the device's next step. When the caller stops, the runner is left as if every
+        token handed out but the last had been fed (the last one's queued step is disowned).
+        """
+        token = self.forward_greedy(token_ids)
+        start, handed = self.position, 0
+        step = None
+        if self.position < self.context_length and self.backend.can_record:
+            step = self._recorded_step(np.array([token], np.int32), np.array([self.position], np.int32))
+        if step is None:
+            while True:
+                yield token
+                if self.position >= self.context_length:
+                    return
+                token = self.forward_greedy([token])
+        graph, ids_buffer, _ = step
+
+        def queue() -> Callable[[], int]:
+            """The step feeding the token in ``ids_buffer``; returns the wait for its successor."""
+            graph.launch()
+            self.position += 1
+            copy = self.backend.copy_to_host_async(ids_buffer)
+            return lambda: int(copy()[-1])
+
+        pending = None
+        try:
+            pending = queue()
+            while True:
+                handed += 1
+                yield token
+                upcoming = queue() if self.position < self.context_length else None
+                token, pending = pending(), upcoming
+                if pending is None:
+                    handed += 1
+                    yield token
+                    return
+        except GeneratorExit:
+            raise
+        except BaseException:
+            self._step, pending = None, None
+            raise
+        finally:
+            if pending is not None:
+                pending()  # the disowned step must finish before anything rewrites its buffers
+            self.position = start + max(handed - 1, 0)
 
     def forward_last(self, token_ids: Sequence[int]) -> np.ndarray:
         """Logits [vocab] of the last token only (prefill without the full LM head)."""

@@ -6,8 +6,10 @@ Kernels are timed back to back (see QueueFiller), without Python's ~10 us launch
 K-quants cannot hold 2880-wide rows, so Q4_K runs at 3072 columns (bytes are counted as they are).
 Each timed call reads weights the previous calls did not touch (other experts, other copies of a
 dense matrix; at least ROTATE_BYTES in turn), so the numbers are device-memory bandwidth, not L2.
+Both activation paths are timed: float32 x, and int8 x (the kernel alone; the quantization of x,
+one small launch per product, is timed on its own line).
 
-    python scripts/bench_quant_kernels.py [--iters 50]
+    python scripts/bench_quant_kernels.py [--iters 50] [--activations f32|int8|both]
 """
 from __future__ import annotations
 
@@ -77,8 +79,10 @@ def copy_bandwidth(iters: int) -> float:
 ROTATE_BYTES = 256 * 2**20
 
 
-def bench_case(fmt, shape, iters: int, rng, busy) -> tuple[float, float]:
+def bench_case(fmt, shape, iters: int, rng, busy, int8: bool) -> tuple[float, float]:
     from pycuda import gpuarray
+
+    from runtime.cuda import ops
 
     label, n_experts, k, n_out, n_in, x_rows = shape
     n_in = -(-n_in // fmt.block_size) * fmt.block_size
@@ -88,16 +92,24 @@ def bench_case(fmt, shape, iters: int, rng, busy) -> tuple[float, float]:
         sets = [gpuarray.to_gpu(np.arange(s * k, (s + 1) * k, dtype=np.int32).reshape(1, k))
                 for s in range(n_experts // k)]
         x = gpuarray.to_gpu(rng.standard_normal((1, x_rows, n_in)).astype(np.float32))
+        xq, xds = ops.quantize_q8(x)
         out = gpuarray.empty((1, k, n_out), np.float32)
-        calls = [lambda ids=ids: fmt.cuda_linear_experts(x, w, ids, n_in, out=out) for ids in sets]
+        if int8:
+            calls = [lambda ids=ids: fmt.cuda_matvec_q8_experts(xq, xds, w, ids, n_in, out=out) for ids in sets]
+        else:
+            calls = [lambda ids=ids: fmt.cuda_linear_experts(x, w, ids, n_in, out=out) for ids in sets]
         read = k * n_out * fmt.row_bytes(n_in)
     else:
         first = gpuarray.to_gpu(fmt.random(rng, (n_out, n_in)))
         read = n_out * fmt.row_bytes(n_in)
         copies = [first] + [first.copy() for _ in range(-(-ROTATE_BYTES // read) - 1)]
         x = gpuarray.to_gpu(rng.standard_normal((1, n_in)).astype(np.float32))
+        xq, xds = ops.quantize_q8(x)
         out = gpuarray.empty((1, n_out), np.float32)
-        calls = [lambda w=w: fmt.cuda_matvec(x, w, n_in, out=out) for w in copies]
+        if int8:
+            calls = [lambda w=w: fmt.cuda_matvec_q8(xq, xds, w, n_in, out=out) for w in copies]
+        else:
+            calls = [lambda w=w: fmt.cuda_matvec(x, w, n_in, out=out) for w in copies]
     state = {"i": 0}
 
     def call():
@@ -108,11 +120,38 @@ def bench_case(fmt, shape, iters: int, rng, busy) -> tuple[float, float]:
     return ms, read / (ms * 1e-3)
 
 
+def bench_gate_up_swiglu(fmt, iters: int, rng, busy) -> tuple[float, float]:
+    """gpt-oss-20b's MoE gate and up (4 of 32 experts, 2880x2880 each) and their SwiGLU in one
+    launch, on int8 activations."""
+    from pycuda import gpuarray
+
+    from runtime.cuda import ops
+
+    n_experts, k, n = 32, 4, -(-2880 // fmt.block_size) * fmt.block_size
+    gate, up = (gpuarray.to_gpu(fmt.random(rng, (n_experts, 2880, n))) for _ in range(2))
+    sets = [gpuarray.to_gpu(np.arange(s * k, (s + 1) * k, dtype=np.int32).reshape(1, k)) for s in range(n_experts // k)]
+    xq, xds = ops.quantize_q8(gpuarray.to_gpu(rng.standard_normal((1, 1, n)).astype(np.float32)))
+    out = gpuarray.empty((1, k, 2880), np.float32)
+    calls = [lambda ids=ids: fmt.cuda_matvec_q8_experts_swiglu(xq, xds, gate, up, ids, n, out=out) for ids in sets]
+    state = {"i": 0}
+
+    def call():
+        calls[state["i"] % len(calls)]()
+        state["i"] += 1
+
+    ms = time_ms(call, iters, busy)
+    return ms, 2 * k * 2880 * fmt.row_bytes(n) / (ms * 1e-3)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iters", type=int, default=50)
+    parser.add_argument("--activations", choices=("f32", "int8", "both"), default="both")
     args = parser.parse_args()
     import pycuda.driver as drv
+    from pycuda import gpuarray
+
+    from runtime.cuda import ops
 
     device.context()
     copy = copy_bandwidth(args.iters)
@@ -120,13 +159,25 @@ def main() -> None:
     busy = QueueFiller()
     print(f"{datetime.date.today()} {drv.Context.get_device().name()}: device copy {copy / 1e9:.0f} GB/s "
           f"(read + write)\n")
-    print("| format | shape | time (us) | weights GB/s | fraction of copy |")
-    print("|---|---|---:|---:|---:|")
+    for rows in (1, 4):
+        x = gpuarray.to_gpu(rng.standard_normal((rows, 2880)).astype(np.float32))
+        out = ops.quantize_q8(x)
+        ms = time_ms(lambda: ops.quantize_q8(x, out=out), args.iters, busy)
+        print(f"quantize_q8 of {rows} x 2880 activations: {ms * 1e3:.1f} us")
+    paths = {"f32": (False,), "int8": (True,), "both": (False, True)}[args.activations]
+    print("\n| format | shape | activations | time (us) | weights GB/s | fraction of copy |")
+    print("|---|---|---|---:|---:|---:|")
     for ggml_type in TYPES:
         fmt = registry().quant_format(ggml_type)
         for shape in SHAPES:
-            ms, bw = bench_case(fmt, shape, args.iters, rng, busy)
-            print(f"| {fmt.name} | {shape[0]} | {ms * 1e3:.1f} | {bw / 1e9:.0f} | {bw / copy:.2f} |", flush=True)
+            for int8 in paths:
+                ms, bw = bench_case(fmt, shape, args.iters, rng, busy, int8)
+                print(f"| {fmt.name} | {shape[0]} | {'int8' if int8 else 'f32'} | {ms * 1e3:.1f} | "
+                      f"{bw / 1e9:.0f} | {bw / copy:.2f} |", flush=True)
+        if True in paths:
+            ms, bw = bench_gate_up_swiglu(fmt, args.iters, rng, busy)
+            print(f"| {fmt.name} | experts gate + up + SwiGLU, one launch, 2 x 4 of 32 x 2880x2880 | int8 | "
+                  f"{ms * 1e3:.1f} | {bw / 1e9:.0f} | {bw / copy:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

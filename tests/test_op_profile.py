@@ -23,7 +23,10 @@ def test_each_phase_attributes_its_ops_by_weight(tiny):
     layers = model.runner.cfg.n_layers
     for phase in (prefill, decode):
         rows = {r.op: r for r in phase.rows}
-        assert rows["linear_experts ffn_gate_exps.weight (MXFP4)"].calls == layers
+        # gate, up and their SwiGLU as one op (the down projection is its own)
+        assert rows["linear_experts_swiglu_oai ffn_gate_exps.weight (MXFP4)"].calls == layers
+        assert rows["linear_experts ffn_down_exps.weight (MXFP4)"].calls == layers
+        assert "swiglu_oai" not in rows
         assert rows["linear attn_qkv.weight (Q8_0)"].calls == layers  # q, k and v as one product
         assert rows["attention"].calls == layers
         # the experts' bias gathers (embedding inside linear_experts) count as part of linear_experts

@@ -75,6 +75,14 @@ def test_a_refused_recording_falls_back_to_op_by_op(tmp_path):
     assert model._step is False
 
 
+def plain_greedy(model, prompt, n):
+    model.reset()
+    got = [model.forward_greedy(prompt)]
+    for _ in range(n - 1):
+        got.append(model.forward_greedy([got[-1]]))
+    return got
+
+
 @pytest.mark.parametrize("record", [True, False], ids=["replayed", "op-by-op"])
 def test_forward_greedy_is_the_argmax_of_the_logits(record, tmp_path):
     path = write_synthetic(registry().synthetic_preset("gpt-oss-tiny"), tmp_path / "m.gguf", seed=3)
@@ -82,9 +90,36 @@ def test_forward_greedy_is_the_argmax_of_the_logits(record, tmp_path):
     model, plain = runner(path, backend), runner(path, CpuBackend())
     model._step = None if record else False
     want = np.argmax(greedy(plain, [1, 5, 9, 2], 6), axis=-1).tolist()
-    model.reset()
-    got = [model.forward_greedy([1, 5, 9, 2])]
-    for _ in range(6):
-        got.append(model.forward_greedy([got[-1]]))
-    assert got == want and model.position == 10
+    assert plain_greedy(model, [1, 5, 9, 2], 7) == want and model.position == 10
     assert len(backend.recordings) == (1 if record else 0)
+
+
+@pytest.mark.parametrize("record", [True, False], ids=["replayed", "op-by-op"])
+def test_greedy_tokens_run_ahead_yet_leave_the_runner_as_if_fed_one_by_one(record, tmp_path):
+    path = write_synthetic(registry().synthetic_preset("gpt-oss-tiny"), tmp_path / "m.gguf", seed=3)
+    backend = ReplayingBackend()
+    model, plain = runner(path, backend), runner(path, CpuBackend())
+    model._step = None if record else False
+    prompt = [1, 5, 9, 2]
+    want = plain_greedy(plain, prompt, 9)
+    model.reset()
+    tokens = model.greedy_tokens(prompt)
+    got = [next(tokens) for _ in range(6)]
+    tokens.close()
+    assert got == want[:6]
+    # the sixth token was handed out but not fed; the runner goes on from there
+    assert model.position == len(prompt) + 5
+    assert model.forward_greedy([got[-1]]) == want[6]
+    assert len(backend.recordings) == (1 if record else 0)
+    if record:  # steps fed tokens 1..6 (the sixth ahead of the caller), then the forward_greedy above
+        assert backend.recordings[0].launches == 7
+
+
+def test_greedy_tokens_stop_at_the_end_of_the_context(tmp_path):
+    path = write_synthetic(registry().synthetic_preset("gpt2-tiny"), tmp_path / "m.gguf", seed=3)
+    model = runner(path, ReplayingBackend())
+    model.reset()
+    prompt = list(range(1, model.context_length - 2))
+    got = list(model.greedy_tokens(prompt))
+    # three positions are left: three tokens are fed, and the token after the last is handed out too
+    assert len(got) == 4 and model.position == model.context_length

@@ -99,7 +99,6 @@ class GptOss(CausalLM):
         b, cfg, n = self.backend, self.cfg, h.shape[0]
         ids, weights = b.moe_router(b.linear(h, layer.router, layer.router_bias), cfg.n_experts_used)
         h = b.reshape(h, (n, 1, cfg.hidden_size))
-        gate = b.linear_experts(h, layer.gate, ids, layer.gate_bias)
-        up = b.linear_experts(h, layer.up, ids, layer.up_bias)
-        act = b.swiglu_oai(gate, up, cfg.swiglu_alpha, cfg.swiglu_limit)
+        act = b.linear_experts_swiglu_oai(h, layer.gate, layer.up, ids, layer.gate_bias, layer.up_bias,
+                                          cfg.swiglu_alpha, cfg.swiglu_limit)
         return b.moe_combine(b.linear_experts(act, layer.down, ids, layer.down_bias), weights)

@@ -53,6 +53,32 @@ struct MXFP4 {
             acc[i] += (p * 32768.f) * sc;
         }
     }
+
+    // The 32 weights as int8 doubled E2M1 values (scale 2^(e - 128)). Byte lookups: the low three
+    // bits of each nibble index the magnitudes {0,1,2,3,4,6,8,12} and their negatives, the sign bit
+    // picks between the two; nibble order (4k, 16+4k, 4k+1, ...) is then sorted into words.
+    static constexpr int UNITS = 1;
+    static __device__ __forceinline__ void unpack_q8(const uint8_t* blk, int, int (&q)[8], float& d, float& m) {
+        int w[4];
+        plugrt::lds_words_any<4>(blk + 1, w);
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+            const uint32_t mag = (uint32_t)w[k] & 0x77777777u, sign = ((uint32_t)w[k] & 0x88888888u) >> 1;
+            uint32_t half[2];
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const uint32_t sel = mag >> (16 * h);
+                const uint32_t pos = __byte_perm(0x03020100u, 0x0C080604u, sel);
+                const uint32_t neg = __byte_perm(0xFDFEFF00u, 0xF4F8FAFCu, sel);
+                half[h] = __byte_perm(pos, neg, 0x3210u | ((sign >> (16 * h)) & 0x4444u));
+            }
+            q[k] = (int)__byte_perm(half[0], half[1], 0x6420u);      // weights 4k .. 4k+3
+            q[4 + k] = (int)__byte_perm(half[0], half[1], 0x7531u);  // weights 16+4k .. 16+4k+3
+        }
+        d = scale(blk[0]);
+        m = 0.f;
+    }
 };
 
 PLUGRT_QUANT_KERNELS(mxfp4, MXFP4)
+PLUGRT_Q8_KERNELS(mxfp4, MXFP4)

@@ -57,6 +57,21 @@ struct Q4_K {
                       d1 * plugrt::dot4(x1, b0, b1, b2, b3) - dm1 * ((x1.x + x1.y) + (x1.z + x1.w));
         }
     }
+
+    // Unit u = sub-block u: the low (u even) or high (u odd) nibbles of chunk u / 2, whose bytes are
+    // 4-byte aligned as in decode.
+    static constexpr int UNITS = QK / 32;
+    static __device__ __forceinline__ void unpack_q8(const uint8_t* blk, int u, int (&q)[8], float& d, float& m) {
+        const uint8_t* qs = blk + 16 + 32 * (u >> 1);
+        const int shift = 4 * (u & 1);
+#pragma unroll
+        for (int k = 0; k < 8; ++k) q[k] = (int)((plugrt::ld_u32(qs + 4 * k) >> shift) & 0x0F0F0F0Fu);
+        float sc, mn;
+        scale_min(blk + 4, u, sc, mn);
+        d = plugrt::ld_half(blk) * sc;
+        m = plugrt::ld_half(blk + 2) * mn;
+    }
 };
 
 PLUGRT_QUANT_KERNELS(q4_k, Q4_K)
+PLUGRT_Q8_KERNELS(q4_k, Q4_K)

@@ -34,6 +34,7 @@ def pack_scale_min(sc: np.ndarray, mn: np.ndarray) -> np.ndarray:
 
 class Q4_KFormat(QuantFormat):
     ggml_type = GGMLType.Q4_K
+    int8_activations = True
 
     def dequantize(self, raw: np.ndarray) -> np.ndarray:
         blocks = as_blocks(raw, self.type_size)

@@ -46,6 +46,23 @@ struct Q5_0 {
         for (int i = 0; i < NR; ++i)
             acc[i] += d * (plugrt::dot4(xv[i][0], v[0], v[1], v[2], v[3]) + plugrt::dot4(xv[i][1], v[4], v[5], v[6], v[7]));
     }
+
+    // The 32 weights as int8 (value - 16): the low nibble, with 0xF0 above it where the high bit is
+    // clear (n - 16 = n | 0xF0 as a byte for n < 16).
+    static constexpr int UNITS = 1;
+    static __device__ __forceinline__ void unpack_q8(const uint8_t* blk, int, int (&q)[8], float& d, float& m) {
+        const uint32_t clear = ~plugrt::lds_u32_any(blk + 2);
+        int w[4];
+        plugrt::lds_words_any<4>(blk + 6, w);
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+            q[k] = (int)(((uint32_t)w[k] & 0x0F0F0F0Fu) | spread4(clear >> (4 * k)) * 0xF0u);
+            q[4 + k] = (int)((((uint32_t)w[k] >> 4) & 0x0F0F0F0Fu) | spread4(clear >> (16 + 4 * k)) * 0xF0u);
+        }
+        d = plugrt::ld_half(blk);
+        m = 0.f;
+    }
 };
 
 PLUGRT_QUANT_KERNELS(q5_0, Q5_0)
+PLUGRT_Q8_KERNELS(q5_0, Q5_0)

@@ -17,6 +17,7 @@ _BIT = np.arange(32, dtype=np.uint32)
 
 class Q5_0Format(QuantFormat):
     ggml_type = GGMLType.Q5_0
+    int8_activations = True
 
     def dequantize(self, raw: np.ndarray) -> np.ndarray:
         blocks = as_blocks(raw, self.type_size)

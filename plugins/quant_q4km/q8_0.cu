@@ -38,6 +38,14 @@ struct Q8_0 {
         for (int i = 0; i < NR; ++i)
             acc[i] += d * (plugrt::dot4(xv[i][0], v[0], v[1], v[2], v[3]) + plugrt::dot4(xv[i][1], v[4], v[5], v[6], v[7]));
     }
+
+    static constexpr int UNITS = 1;
+    static __device__ __forceinline__ void unpack_q8(const uint8_t* blk, int, int (&q)[8], float& d, float& m) {
+        plugrt::lds_words_any<8>(blk + 2, q);
+        d = plugrt::ld_half(blk);
+        m = 0.f;
+    }
 };
 
 PLUGRT_QUANT_KERNELS(q8_0, Q8_0)
+PLUGRT_Q8_KERNELS(q8_0, Q8_0)

@@ -14,6 +14,7 @@ from runtime.quant import QuantFormat, as_blocks, half_bytes, random_bytes
 
 class Q8_0Format(QuantFormat):
     ggml_type = GGMLType.Q8_0
+    int8_activations = True
 
     def dequantize(self, raw: np.ndarray) -> np.ndarray:
         blocks = as_blocks(raw, self.type_size)

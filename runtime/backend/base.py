@@ -79,6 +79,19 @@ class Backend(ABC):
         recording fails (the runner then runs ``call`` itself each time)."""
         return None
 
+    def greedy_feedback(self, logits: Any, ids: Any, positions: Any) -> None:
+        """The end of a recorded decode step: the argmax of ``logits`` becomes the step's next token
+        (written into ``ids``) and ``positions`` move on by one, on the device, so the step can run
+        again without the host."""
+        self.write(ids, self.numpy(self.argmax(logits)))
+        self.write(positions, self.numpy(positions) + 1)
+
+    def copy_to_host_async(self, t: Any) -> Callable[[], np.ndarray]:
+        """Start copying ``t`` to the host; the returned function waits for the copy and returns it.
+        Here synchronous; a device backend queues the copy behind the work already queued."""
+        value = self.numpy(t)
+        return lambda: value
+
     @abstractmethod
     def zeros(self, shape: tuple[int, ...]) -> Any:
         """A float32 tensor of zeros."""
@@ -126,6 +139,14 @@ class Backend(ABC):
         n, k = ids.shape
         gathered = self.embedding(bias, self.reshape(ids, (n * k,)))
         return self.add(y, self.reshape(gathered, y.shape))
+
+    def linear_experts_swiglu_oai(self, x: Any, gate: Weight, up: Weight, ids: Any, gate_bias: Weight | None = None,
+                                  up_bias: Weight | None = None, alpha: float = 1.702, limit: float = 7.0) -> Any:
+        """GPT-OSS's MoE gate and up products and the SwiGLU between them:
+        swiglu_oai(linear_experts(x, gate, ids, gate_bias), linear_experts(x, up, ids, up_bias)).
+        A device backend may run them as one product."""
+        return self.swiglu_oai(self.linear_experts(x, gate, ids, gate_bias), self.linear_experts(x, up, ids, up_bias),
+                               alpha, limit)
 
     # -- ops (see runtime.ops_ref for the semantics) -----------------------
     rms_norm: Any

@@ -11,22 +11,25 @@ import os
 
 import numpy as np
 
+from runtime import quant_cuda
 from runtime.backend.allocator import CudaAllocator
 from runtime.backend.base import Backend, Weight, raw_rows
 from runtime.cuda import device
 from runtime.cuda import ops as cuda_ops
+from runtime.ggml_types import GGMLType
 from runtime.gguf.reader import TensorInfo
 
 log = logging.getLogger(__name__)
 
 #: Host-to-device copies of weight data go in slices of this size (from the memory-mapped file).
 UPLOAD_CHUNK_BYTES = 64 << 20
+#: Host copies in flight at once per shape (the runner's greedy decoding keeps at most two).
+_HOST_SLOTS = 4
 
 
 class CudaBackend(Backend):
     name = "cuda"
 
-    rms_norm = staticmethod(cuda_ops.rms_norm)
     layer_norm = staticmethod(cuda_ops.layer_norm)
     gelu_tanh = staticmethod(cuda_ops.gelu_tanh)
     add_bias_gelu = staticmethod(cuda_ops.add_bias_gelu)
@@ -42,13 +45,22 @@ class CudaBackend(Backend):
     moe_combine = staticmethod(cuda_ops.moe_combine)
     argmax = staticmethod(cuda_ops.argmax)
 
-    def __init__(self, reg=None, allocator=None):
+    def __init__(self, reg=None, allocator=None, *, int8_activations: bool | None = None):
+        """``int8_activations``: decode-size products (up to 8 rows) of formats that offer it run on
+        activations quantized to int8 per 32 values (dp4a), as llama.cpp does; False keeps them in
+        float32. Default: on, unless the environment sets ``PLUGRT_INT8_ACTIVATIONS=0``."""
         device.context()  # BackendUnavailableError when there is no usable GPU
         super().__init__(reg, allocator)
         from pycuda import driver, gpuarray
 
         self._gpuarray, self._driver = gpuarray, driver
         self._op_outputs = self.allocator.gpuarray_allocator("op output")
+        if int8_activations is None:
+            int8_activations = os.environ.get("PLUGRT_INT8_ACTIVATIONS", "1") != "0"
+        self.int8_activations = int8_activations
+        # page-locked landing slots of copy_to_host_async, per (shape, dtype)
+        self._host_slots: dict[tuple, list] = {}
+        self._next_slot = 0
 
     def _default_allocator(self) -> CudaAllocator:
         return CudaAllocator()
@@ -73,7 +85,33 @@ class CudaBackend(Backend):
         return t.get()
 
     def write(self, t, array: np.ndarray) -> None:
+        cuda_ops.forget_int8(t)
         self._driver.memcpy_htod(t.gpudata, np.ascontiguousarray(array, dtype=t.dtype).reshape(t.shape))
+
+    # -- int8 activations: an rms_norm output of decode size carries its quantization, made by the
+    # norm's kernel, so the products reading it (q/k/v, the experts' gate and up) skip quantize_q8
+    def rms_norm(self, x, w, eps: float, stream=None, out=None):
+        if out is None and self._carries_int8(x):
+            return cuda_ops.rms_norm_q8(x, w, eps, stream=stream)
+        return cuda_ops.rms_norm(x, w, eps, stream=stream, out=out)
+
+    def _carries_int8(self, x) -> bool:
+        return (self.int8_activations and len(x.shape) == 2 and x.shape[0] <= quant_cuda.MATVEC_MAX_ROWS
+                and x.shape[1] % 32 == 0)
+
+    def reshape(self, t, shape: tuple[int, ...]):
+        """A view of ``t``; one that keeps the last axis keeps ``t``'s int8 quantization too."""
+        view = t.reshape(shape)
+        q8 = getattr(t, cuda_ops.INT8_ATTRIBUTE, None)
+        if q8 is not None and shape[-1] == t.shape[-1]:
+            q, ds = q8
+            setattr(view, cuda_ops.INT8_ATTRIBUTE, (q.reshape(shape), ds.reshape((*shape[:-1], *ds.shape[-2:]))))
+        return view
+
+    def _int8(self, x) -> tuple:
+        """x's int8 quantization: the one its producer made, or a new one."""
+        q8 = getattr(x, cuda_ops.INT8_ATTRIBUTE, None)
+        return q8 if q8 is not None else cuda_ops.quantize_q8(x)
 
     @property
     def can_record(self) -> bool:
@@ -90,6 +128,29 @@ class CudaBackend(Backend):
             except (GraphError, self._driver.Error) as e:
                 log.warning("CUDA graphs unavailable, launching kernels one by one: %s", e)
                 return None
+
+    def greedy_feedback(self, logits, ids, positions) -> None:
+        cuda_ops.argmax(logits, out=ids)
+        cuda_ops.advance(positions, 1)
+
+    def copy_to_host_async(self, t):
+        """Into page-locked memory, a ring of _HOST_SLOTS slots per shape: at most that many copies of
+        one shape may be in flight unread."""
+        key = (tuple(t.shape), t.dtype.str)
+        if key not in self._host_slots:
+            self._host_slots[key] = [self._driver.pagelocked_empty(t.shape, t.dtype) for _ in range(_HOST_SLOTS)]
+        slot = self._host_slots[key][self._next_slot % _HOST_SLOTS]
+        self._next_slot += 1
+        stream = device.stream()
+        self._driver.memcpy_dtoh_async(slot, t.gpudata, stream)
+        copied = self._driver.Event()
+        copied.record(stream)
+
+        def wait() -> np.ndarray:
+            copied.synchronize()
+            return slot.copy()
+
+        return wait
 
     def zeros(self, shape: tuple[int, ...]):
         out = self._empty(shape, np.float32, f"zeros {tuple(shape)}")
@@ -116,13 +177,57 @@ class CudaBackend(Backend):
         the allocator)."""
         return self._empty(shape, np.float32)
 
+    def _on_int8(self, w: Weight) -> bool:
+        return self.int8_activations and w.fmt.int8_activations
+
     def linear(self, x, w: Weight, bias=None):
-        y = w.fmt.cuda_linear(x, w.data, w.in_features, out=self._output((x.shape[0], w.shape[0])))
-        return y if bias is None else cuda_ops.add_bias(y, bias, out=y)
+        """Up to 8 rows: a matvec kernel with the bias added in it; more: the tensor-core matmul."""
+        out = self._output((x.shape[0], w.shape[0]))
+        if x.shape[0] > quant_cuda.MATVEC_MAX_ROWS:
+            y = w.fmt.cuda_matmul(x, w.data, w.in_features, out=out)
+            return y if bias is None else cuda_ops.add_bias(y, bias, out=y)
+        if self._on_int8(w):
+            xq, xds = self._int8(x)
+            return w.fmt.cuda_matvec_q8(xq, xds, w.data, w.in_features, bias=bias, out=out)
+        return w.fmt.cuda_matvec(x, w.data, w.in_features, bias=bias, out=out)
 
     def embedding(self, w: Weight, ids):
         return w.fmt.cuda_embedding(w.data, ids, w.shape[-1], out=self._output((ids.shape[0], w.shape[-1])))
 
-    def _experts(self, x, w: Weight, ids):
+    def _experts(self, x, w: Weight, ids, bias=None):
+        """``bias``: float32 [E, out] on the device (added by the matvec kernels only)."""
         out = self._output((*ids.shape, w.shape[1]))
-        return w.fmt.cuda_linear_experts(x, w.data, ids, w.in_features, out=out)
+        if ids.shape[0] <= quant_cuda.MATVEC_MAX_ROWS and self._on_int8(w):
+            xq, xds = self._int8(x)
+            return w.fmt.cuda_matvec_q8_experts(xq, xds, w.data, ids, w.in_features, bias=bias, out=out)
+        return w.fmt.cuda_linear_experts(x, w.data, ids, w.in_features, bias=bias, out=out)
+
+    def linear_experts(self, x, w: Weight, ids, bias: Weight | None = None):
+        """Decode-size calls add an F32 bias inside the product kernel; otherwise as the base class."""
+        if bias is not None and not self._fusable_bias(bias, ids):
+            return super().linear_experts(x, w, ids, bias)
+        return self._experts(x, w, ids, _f32_rows(bias))
+
+    def linear_experts_swiglu_oai(self, x, gate: Weight, up: Weight, ids, gate_bias: Weight | None = None,
+                                  up_bias: Weight | None = None, alpha: float = 1.702, limit: float = 7.0):
+        """One launch on the int8 path at decode size (a warp reads a row of both weights); otherwise
+        as the base class."""
+        biases_fuse = all(b is None or self._fusable_bias(b, ids) for b in (gate_bias, up_bias))
+        fused = (ids.shape[0] <= quant_cuda.MATVEC_MAX_ROWS and self._on_int8(gate) and gate.fmt is up.fmt
+                 and gate.shape == up.shape and biases_fuse)
+        if not fused:
+            return super().linear_experts_swiglu_oai(x, gate, up, ids, gate_bias, up_bias, alpha, limit)
+        xq, xds = self._int8(x)
+        return gate.fmt.cuda_matvec_q8_experts_swiglu(
+            xq, xds, gate.data, up.data, ids, gate.in_features, gate_bias=_f32_rows(gate_bias),
+            up_bias=_f32_rows(up_bias), alpha=alpha, limit=limit, out=self._output((*ids.shape, gate.shape[1])))
+
+    @staticmethod
+    def _fusable_bias(bias: Weight, ids) -> bool:
+        """Expert biases are added inside the matvec kernels (decode size) when stored as F32."""
+        return ids.shape[0] <= quant_cuda.MATVEC_MAX_ROWS and bias.fmt.ggml_type == GGMLType.F32
+
+
+def _f32_rows(bias: Weight | None):
+    """An F32 weight's raw rows as the float32 array they are (None stays None)."""
+    return None if bias is None else bias.data.view(np.float32)

@@ -21,7 +21,8 @@ KERNEL_DIR = Path(__file__).parent / "kernels"
 _THREADS = 256
 _MAX_BLOCKS = 65535
 _NORM_THREADS = 256
-_ARGMAX_THREADS = 1024
+_ARGMAX_THREADS = 256
+_ARGMAX_ITEMS = 8  # ARGMAX_ITEMS in kernels/moe.cu
 # attention: rows (query, head) per block and the key-split target; see kernels/attention.cu
 _ATTN_WARPS = 8
 _ATTN_TILE = 32
@@ -51,11 +52,22 @@ def _check(array, name: str, dtype=np.float32, shape: tuple | None = None) -> No
         raise ValueError(f"{name}: expected shape {tuple(shape)}, got {tuple(array.shape)}")
 
 
+#: Attribute of an array written by ``rms_norm_q8``: its (q, ds) int8 quantization, which products
+#: reading the array reuse. Anything that writes into the array again drops it (``forget_int8``).
+INT8_ATTRIBUTE = "plugrt_int8"
+
+
+def forget_int8(array) -> None:
+    """``array`` is being overwritten: its int8 quantization no longer stands for it."""
+    array.__dict__.pop(INT8_ATTRIBUTE, None)
+
+
 def _output(like, shape, dtype, out, name: str = "out"):
     """``out`` checked against (shape, dtype), or a new array from ``like``'s allocator."""
     if out is None:
         return type(like)(tuple(shape), dtype, allocator=like.allocator)
     _check(out, name, dtype, shape)
+    forget_int8(out)
     return out
 
 
@@ -77,6 +89,24 @@ def rms_norm(x, w, eps: float, stream=None, out=None):
     out = _output(x, x.shape, np.float32, out)
     fn = _kernel("norms", "rms_norm", "PPPif")
     _launch(fn, (x.size // d, 1, 1), (_NORM_THREADS, 1, 1), stream, _ptr(x), _ptr(w), _ptr(out), d, float(eps))
+    return out
+
+
+def rms_norm_q8(x, w, eps: float, stream=None):
+    """rms_norm(x, w, eps) carrying its quantize_q8 (as ``INT8_ATTRIBUTE``), from one kernel;
+    x[n, d] with d a multiple of 32."""
+    n, d = x.shape
+    _check(x, "x")
+    _check(w, "w", shape=(d,))
+    if d % 32:
+        raise ValueError(f"rms_norm_q8: {d} features is not a multiple of 32")
+    out = _output(x, x.shape, np.float32, None)
+    q = _output(x, x.shape, np.int8, None, "q")
+    ds = _output(x, (n, d // 32, 2), np.float32, None, "ds")
+    fn = _kernel("norms", "rms_norm_q8", "PPPPPif")
+    _launch(fn, (n, 1, 1), (_NORM_THREADS, 1, 1), stream, _ptr(x), _ptr(w), _ptr(out), _ptr(q), _ptr(ds), d,
+            float(eps))
+    setattr(out, INT8_ATTRIBUTE, (q, ds))
     return out
 
 
@@ -285,9 +315,40 @@ def argmax(logits, stream=None, out=None):
     n, vocab = logits.shape
     _check(logits, "logits")
     out = _output(logits, (n,), np.int32, out)
-    _launch(_kernel("moe", "argmax", "PPi"), (n, 1, 1), (_ARGMAX_THREADS, 1, 1), stream, _ptr(logits), _ptr(out),
-            vocab)
+    parts = -(-vocab // (_ARGMAX_THREADS * _ARGMAX_ITEMS))
+    part_value = _output(logits, (n, parts), np.float32, None)
+    part_id = _output(logits, (n, parts), np.int32, None)
+    _launch(_kernel("moe", "argmax_partial", "PPPi"), (parts, n, 1), (_ARGMAX_THREADS, 1, 1), stream, _ptr(logits),
+            _ptr(part_value), _ptr(part_id), vocab)
+    _launch(_kernel("moe", "argmax_final", "PPPii"), (n, 1, 1), (_ARGMAX_THREADS, 1, 1), stream, _ptr(part_value),
+            _ptr(part_id), _ptr(out), parts, vocab)
     return out
+
+
+def advance(positions, by: int = 1, stream=None) -> None:
+    """positions[i] += by in place (int32)."""
+    _check(positions, "positions", np.int32)
+    _launch(_kernel("elementwise", "advance_i32", "Pii"), _elementwise_grid(positions.size), (_THREADS, 1, 1),
+            stream, _ptr(positions), positions.size, int(by))
+
+
+# -- int8 activations -------------------------------------------------------------------------------
+
+def quantize_q8(x, stream=None, out=None):
+    """(q int8 [..., d], ds f32 [..., d / 32, 2]) for the int8 matvec kernels; ``out`` is a (q, ds) pair."""
+    d = x.shape[-1]
+    _check(x, "x")
+    if d % 32:
+        raise ValueError(f"quantize_q8: last axis {d} is not a multiple of 32")
+    q, ds = out if out is not None else (None, None)
+    q = _output(x, x.shape, np.int8, q, "q")
+    ds = _output(x, (*x.shape[:-1], d // 32, 2), np.float32, ds, "ds")
+    n_units = x.size // 32
+    if n_units:
+        warps = _THREADS // 32
+        _launch(_kernel("activations", "quantize_q8", "PPPi"), (-(-n_units // warps), 1, 1), (_THREADS, 1, 1),
+                stream, _ptr(x), _ptr(q), _ptr(ds), n_units)
+    return q, ds
 
 
 # -- timing -------------------------------------------------------------------------------------------

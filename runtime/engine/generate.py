@@ -27,7 +27,8 @@ class Runner(Protocol):
 
     A runner may also offer ``forward_greedy(token_ids) -> int`` (``forward``, then the argmax of
     the last position, computed where the logits are); greedy decoding then fetches one id per
-    token instead of a row of logits.
+    token instead of a row of logits. Better still, ``greedy_tokens(token_ids) -> Iterator[int]``
+    (see :meth:`runtime.runner.CausalLM.greedy_tokens`) lets the device run ahead of the host.
     """
 
     vocab_size: int
@@ -118,38 +119,46 @@ class Stream:
         finish: FinishReason = "length"
         start = time.perf_counter()
         prefill_s = first_at = last_at = 0.0
-        forward_greedy = getattr(runner, "forward_greedy", None)
-        greedy = forward_greedy is not None and params.temperature == 0.0 and not params.uses_penalties
+        greedy = params.temperature == 0.0 and not params.uses_penalties
+        forward_greedy = getattr(runner, "forward_greedy", None) if greedy else None
+        # greedy_tokens queues each step before the previous token is handed out (see CausalLM)
+        greedy_feed = runner.greedy_tokens(prompt) if greedy and hasattr(runner, "greedy_tokens") else None
 
         def next_token(ids: list[int]) -> int:
-            if greedy:  # the argmax needs no logits on the host
+            if greedy_feed is not None:
+                return next(greedy_feed)
+            if forward_greedy is not None:  # the argmax needs no logits on the host
                 return forward_greedy(ids)
             return sampler(_last_row(runner.forward(ids, logits_for="last"), runner.vocab_size), context)
 
-        if limit > 0:
-            runner.reset()
-            token = next_token(prompt)
-            prefill_s = time.perf_counter() - start
-        while len(generated) < limit:
-            last_at = time.perf_counter()
-            first_at = first_at or last_at
-            generated.append(token)
-            context.append(token)
-            is_end = token in end_ids
-            is_last = is_end or len(generated) == limit
-            piece = "" if is_end else decoder.feed(token)
-            if is_last:
-                piece += decoder.flush()
-            text, hit_stop = stops.push(piece)
-            if is_last and not hit_stop:
-                text += stops.flush()
-            if is_end or hit_stop:
-                finish = "stop"
-            texts.append(text)
-            yield Chunk(text=text, token_ids=[token])
-            if is_last or hit_stop:
-                break
-            token = next_token([token])
+        try:
+            if limit > 0:
+                runner.reset()
+                token = next_token(prompt)
+                prefill_s = time.perf_counter() - start
+            while len(generated) < limit:
+                last_at = time.perf_counter()
+                first_at = first_at or last_at
+                generated.append(token)
+                context.append(token)
+                is_end = token in end_ids
+                is_last = is_end or len(generated) == limit
+                piece = "" if is_end else decoder.feed(token)
+                if is_last:
+                    piece += decoder.flush()
+                text, hit_stop = stops.push(piece)
+                if is_last and not hit_stop:
+                    text += stops.flush()
+                if is_end or hit_stop:
+                    finish = "stop"
+                texts.append(text)
+                yield Chunk(text=text, token_ids=[token])
+                if is_last or hit_stop:
+                    break
+                token = next_token([token])
+        finally:
+            if greedy_feed is not None:
+                greedy_feed.close()
         timings = Timings(
             load_s=load_s,
             ttft_ms=(first_at - start) * 1e3 if generated else 0.0,

@@ -47,3 +47,25 @@ def test_graph_decode_equals_kernel_by_kernel(cuda, preset, tmp_path):
     for _ in range(40):
         tokens.append(graphed.forward_greedy([tokens[-1]]))
     assert tokens == want.argmax(axis=1).tolist()
+
+
+@pytest.mark.parametrize("preset", ["gpt-oss-tiny", "gemma3-tiny"])
+def test_greedy_tokens_fed_back_on_the_device(cuda, preset, tmp_path):
+    """greedy_tokens queues each step before its token reaches the host (argmax into the step's id
+    buffer, positions advanced by a kernel): same tokens as forward_greedy step by step."""
+    path = write_synthetic(registry().synthetic_preset(preset), tmp_path / f"{preset}.gguf", seed=11)
+    model = runner(path, cuda)
+    prompt = list(range(3, 40))
+    model.reset()
+    want = [model.forward_greedy(prompt)]
+    for _ in range(30):
+        want.append(model.forward_greedy([want[-1]]))
+    model.reset()
+    tokens = model.greedy_tokens(prompt)
+    got = [next(tokens) for _ in range(20)]
+    tokens.close()
+    assert got == want[:20] and model.position == len(prompt) + 19
+    # the runner goes on from the 20th token as if it had been fed step by step
+    more = model.greedy_tokens([got[-1]])
+    assert [next(more) for _ in range(11)] == want[20:31]
+    more.close()

@@ -19,16 +19,19 @@ from runtime.gguf.reader import open_gguf  # noqa: E402
 
 pytestmark = pytest.mark.cuda
 TOL = 2e-2
+#: Logits of decode-size calls on int8 activations against the float32 CPU reference.
+INT8_TOL = 5e-2
 VOCAB = 320
 
 
 @pytest.fixture(scope="module")
 def cuda():
+    """float32 activations throughout, so that greedy decoding can be compared token for token."""
     from runtime.cuda import device
 
     if not device.available():
         pytest.skip("no usable CUDA device")
-    return get_backend("cuda")
+    return get_backend("cuda", int8_activations=False)
 
 
 def runner(path, backend, **kw):
@@ -68,6 +71,22 @@ def test_cuda_matches_cpu(kind, dtype, experts, chunk, cuda, tmp_path):
     assert err < TOL
     prompt = hf_tiny.prompt(40, VOCAB, seed=7)
     assert greedy(gpu_run, prompt, 32) == greedy(cpu_run, prompt, 32)
+
+
+@pytest.mark.parametrize("chunk", [8, 1])
+def test_int8_activations_stay_close_to_cpu(chunk, cuda, tmp_path):
+    """Calls of at most 8 tokens put every Q8_0 product on the int8-activation kernels. A dense
+    model, since a tiny random MoE flips near-tied routing decisions under any 0.5% error."""
+    hf_tiny.build("gpt2", tmp_path / "hf")
+    path = convert_hf(tmp_path / "hf", tmp_path / "m.gguf", dtype="q8_0", expert_type="f32")
+    int8 = get_backend("cuda", int8_activations=True)
+    cpu_run, gpu_run = runner(path, get_backend("cpu")), runner(path, int8, max_tokens_per_call=chunk)
+    ids = hf_tiny.prompt(64, VOCAB)
+    cpu_logits, gpu_logits = cpu_run.forward(ids), gpu_run.forward(ids)
+    err = hf_tiny.rel_err(gpu_logits, cpu_logits)
+    agree = float(np.mean(gpu_logits.argmax(axis=1) == cpu_logits.argmax(axis=1)))
+    print(f"int8 gpt2 q8_0 chunk {chunk}: logits rel err {err:.2e}, top-1 agreement {agree:.2f}")
+    assert err < INT8_TOL and agree >= 0.95
 
 
 def test_gpt_oss_20b_synthetic_decodes(cuda, tmp_path):

@@ -23,18 +23,6 @@ FP32_TOL = 1e-3
 FP16_MMA_TOL = 5e-3
 
 
-@pytest.fixture(scope="module")
-def gpuarray():
-    pytest.importorskip("pycuda")
-    from runtime.cuda import device
-
-    if not device.available():
-        pytest.skip("no CUDA device")
-    from pycuda import gpuarray
-
-    return gpuarray
-
-
 def fmt_of(ggml_type):
     return registry().quant_format(ggml_type)
 
@@ -145,6 +133,11 @@ def test_experts_small(gpuarray, ggml_type):
             got = quant_cuda.linear_experts(fmt, gpuarray.to_gpu(x), w, gpuarray.to_gpu(ids), cols,
                                             use_matmul=use_matmul).get()
             assert rel_err(got, experts_reference(fmt, raw, x, ids)) <= tol
+            if not use_matmul:  # the matvec adds the selected experts' bias rows
+                bias = rng.standard_normal((8, 200)).astype(np.float32)
+                with_bias = quant_cuda.linear_experts(fmt, gpuarray.to_gpu(x), w, gpuarray.to_gpu(ids), cols,
+                                                      bias=gpuarray.to_gpu(bias)).get()
+                np.testing.assert_allclose(with_bias, got + bias[ids], rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("ggml_type", [GGMLType.MXFP4, GGMLType.Q8_0], ids=lambda t: t.name)
@@ -176,3 +169,6 @@ def test_stream_and_preallocated_out(gpuarray):
     stream.synchronize()
     assert got is out
     assert rel_err(out.get(), x.astype(np.float64) @ ref_w.T) <= FP32_TOL
+    bias = np.arange(256, dtype=np.float32)
+    with_bias = fmt.cuda_matvec(gpuarray.to_gpu(x), gpuarray.to_gpu(raw), 512, bias=gpuarray.to_gpu(bias)).get()
+    np.testing.assert_allclose(with_bias, out.get() + bias, rtol=1e-6, atol=1e-5)

@@ -1,8 +1,9 @@
 """GT-038 / GT-030a on the GPU: the CUDA kernels against the dequantized-F32 CPU reference.
 
 - a gpt-oss-20b-shaped MoE layer (32 MXFP4 experts of 2880x2880, 4 per token): within 1%
-  relative L2 on the fp32 matvec kernels (4 tokens) and on the fp16 tensor-core expert matmul
-  (64 tokens, fixed expert ids so that routing is not part of the comparison);
+  relative L2 on the fp32 matvec kernels (4 tokens; 2% on the int8-activation ones) and on the
+  fp16 tensor-core expert matmul (64 tokens, fixed expert ids so that routing is not part of the
+  comparison);
 - a tiny GPT-OSS (MXFP4 experts) on CUDA vs its F32-expert twin on the CPU: logits within 1%, and
   greedy continuations of the behaviour prompt set agreeing on the first 8 tokens;
 - the real Gemma 3 270M Q4_K_M file on CUDA vs the same file dequantized to F32 on the CPU.
@@ -47,10 +48,16 @@ def layer():
     return moe.make_layer()
 
 
-def test_moe_layer_20b_shapes_cuda_matvec_within_bar(cuda, layer):
+#: The MoE layer on int8 activations: its input and the SwiGLU output are each quantized (about
+#: 0.5% per product, docs/QUANT_FORMATS.md), so the layer's bar is twice the fp32 kernels' 1%.
+INT8_BAR = 2 * moe.BAR
+
+
+@pytest.mark.parametrize("int8", [False, True], ids=["fp32", "int8"])
+def test_moe_layer_20b_shapes_cuda_matvec_within_bar(cuda, layer, int8):
     x = moe.activations(4)
-    got = moe.run_backend(cuda, layer, x)
-    assert moe.rel_l2(got, moe.reference(layer, x)) < moe.BAR
+    got = moe.run_backend(get_backend("cuda", int8_activations=int8), layer, x)
+    assert moe.rel_l2(got, moe.reference(layer, x)) < (INT8_BAR if int8 else moe.BAR)
 
 
 @pytest.mark.parametrize("stack, x_rows", [("gate", 1), ("down", moe.USED)])
@@ -77,7 +84,10 @@ def tiny_pair(tmp_path_factory):
     import runtime
 
     mxfp4, f32 = behavior.converted_pair(tmp_path_factory.mktemp("tiny"))
-    return runtime.load(mxfp4, device="cuda"), runtime.load(f32, device="cpu")
+    # float32 activations: the tiny random MoE flips near-tied routing decisions under the int8
+    # path's 0.5% per-product error (test_gpt_cuda measures that path on a dense model; the Gemma
+    # tests below run it on real weights)
+    return runtime.load(mxfp4, device="cuda", int8_activations=False), runtime.load(f32, device="cpu")
 
 
 def test_tiny_gpt_oss_cuda_logits_within_1_percent(tiny_pair):
@@ -108,6 +118,7 @@ def gemma_path():
 
 
 def test_gemma3_q4_k_m_cuda_vs_f32_reference(gemma_path):
+    """The default CUDA path (int8 activations in decode, fp16 tensor cores in prefill) on real weights."""
     import runtime
 
     tested, reference = runtime.load(gemma_path, device="cuda"), runtime.load(gemma_path, device="cpu")

@@ -20,6 +20,8 @@
 #include <mma.h>
 #include <stdint.h>
 
+#include "swiglu.cuh"
+
 namespace plugrt {
 
 __device__ __forceinline__ uint32_t ld_u16(const uint8_t* p) { return *reinterpret_cast<const uint16_t*>(p); }
@@ -74,8 +76,7 @@ __device__ __forceinline__ void dequant_rows(const uint8_t* __restrict__ w, cons
 
 // ---------------------------------------------------------------- fused matvec (decode)
 constexpr int MV_WARPS = 4;  // warps per block; each warp computes mv_rows_per_warp(NR) weight rows
-// Bytes of shared memory per warp for (a chunk of) its weight row; a 2880-wide row of MXFP4, Q5_0
-// or Q8_0 and a 3072-wide Q4_K row fit in one chunk.
+// Bytes of shared memory per warp for (a chunk of) its weight row.
 constexpr int MV_STAGE = 3584;
 // Resident blocks per SM asked of the compiler for the one-row kernels (caps registers at 64), so
 // that enough row loads are in flight to cover memory latency.
@@ -125,33 +126,60 @@ __device__ __forceinline__ void dot_decoded(const uint8_t* blk, int g, const flo
         for (int i = 0; i < NR; ++i) acc[i] += dot4(xv[i][q], v[4 * q], v[4 * q + 1], v[4 * q + 2], v[4 * q + 3]);
 }
 
+// Copies blocks b0 .. b0 + nb - 1 of R weight rows (raw bytes at wrows[r]) into the warp's shared
+// stage (MV_STAGE + 16 bytes; a slot of MV_STAGE / R bytes per row) with coalesced 16-byte loads,
+// all issued before any is stored, whatever the block size; blocks[r] is where row r's block b0
+// starts there. The copy keeps its global address modulo 16, so a format's alignment assumptions
+// hold in shared memory too. Callers __syncwarp() before staging the next chunk.
+template <class F, int R>
+__device__ __forceinline__ void stage_rows_chunk(const uint8_t* const* wrows, int b0, int nb, uint8_t* stage,
+                                                 const uint8_t* (&blocks)[R]) {
+    constexpr int SLOT = (MV_STAGE / R) & ~15;
+    constexpr int LOADS = (SLOT / 16 + 1 + 31) / 32;  // 16-byte loads per lane and row
+    const int lane = threadIdx.x & 31;
+    uint4 t[R][LOADS];
+    int off[R], n16[R];
+    const uint4* src16[R];
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+        const uintptr_t src = reinterpret_cast<uintptr_t>(wrows[r] + (size_t)b0 * F::BYTES);
+        src16[r] = reinterpret_cast<const uint4*>(src & ~uintptr_t(15));
+        off[r] = (int)(src & 15);
+        n16[r] = (off[r] + nb * F::BYTES + 15) >> 4;
+#pragma unroll
+        for (int k = 0; k < LOADS; ++k)
+            if (lane + 32 * k < n16[r]) t[r][k] = ld_stream(src16[r] + lane + 32 * k);
+    }
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+#pragma unroll
+        for (int k = 0; k < LOADS; ++k)
+            if (lane + 32 * k < n16[r]) reinterpret_cast<uint4*>(stage + r * SLOT)[lane + 32 * k] = t[r][k];
+        blocks[r] = stage + r * SLOT + off[r];
+    }
+    __syncwarp();
+}
+
+// Blocks per staged chunk of each of R rows; one 2880-wide row of MXFP4, Q5_0 or Q8_0 and one
+// 3072-wide Q4_K row fit in one chunk, two MXFP4 or Q4_K rows too.
+template <class F, int R = 1>
+__host__ __device__ constexpr int mv_chunk_blocks() { return (((MV_STAGE / R) & ~15) - 16) / F::BYTES; }
+
 // acc[i] += sum_c x[i][c] * W[row, c] over one weight row whose raw bytes start at wrow; x rows at
-// or beyond n_x read row 0 instead (their sums are dropped). The row goes through shared memory
-// (stage: MV_STAGE + 16 bytes) in chunks of whole blocks, fetched with coalesced 16-byte loads
-// whatever the block size; a chunk keeps its global address modulo 16, so a format's alignment
-// assumptions hold in shared memory too. Lanes then take decode groups in turn (consecutive lanes
-// read consecutive x) and call F::dot.
+// or beyond n_x read row 0 instead (their sums are dropped). The row goes through shared memory in
+// chunks (stage_rows_chunk); lanes then take decode groups in turn (consecutive lanes read
+// consecutive x) and call F::dot.
 template <class F, int NR>
 __device__ __forceinline__ void matvec_row(const float* __restrict__ x, int n_x, const uint8_t* __restrict__ wrow,
                                            int n_cols, uint8_t* stage, float (&acc)[NR]) {
-    constexpr int CHUNK_BLOCKS = (MV_STAGE - 16) / F::BYTES;
-    constexpr int LOADS = MV_STAGE / (16 * 32);  // 16-byte loads per lane per chunk
     const int lane = threadIdx.x & 31;
     const int n_blocks = n_cols / F::QK;
-    for (int b0 = 0; b0 < n_blocks; b0 += CHUNK_BLOCKS) {
-        const int nb = min(CHUNK_BLOCKS, n_blocks - b0);
-        const uintptr_t src = reinterpret_cast<uintptr_t>(wrow + (size_t)b0 * F::BYTES);
-        const uint4* src16 = reinterpret_cast<const uint4*>(src & ~uintptr_t(15));
-        const int off = (int)(src & 15), n16 = (off + nb * F::BYTES + 15) >> 4;
-        uint4 t[LOADS];
-#pragma unroll
-        for (int k = 0; k < LOADS; ++k)
-            if (lane + 32 * k < n16) t[k] = ld_stream(src16 + lane + 32 * k);
-#pragma unroll
-        for (int k = 0; k < LOADS; ++k)
-            if (lane + 32 * k < n16) reinterpret_cast<uint4*>(stage)[lane + 32 * k] = t[k];
-        __syncwarp();
-        const uint8_t* blocks = stage + off;
+    for (int b0 = 0; b0 < n_blocks; b0 += mv_chunk_blocks<F>()) {
+        const int nb = min(mv_chunk_blocks<F>(), n_blocks - b0);
+        const uint8_t* const rows[1] = {wrow};
+        const uint8_t* staged[1];
+        stage_rows_chunk<F, 1>(rows, b0, nb, stage, staged);
+        const uint8_t* blocks = staged[0];
         const float* xc = x + (size_t)b0 * F::QK;
 #pragma unroll 2
         for (int G = lane; G < nb * F::NG; G += 32) {
@@ -170,45 +198,186 @@ __device__ __forceinline__ void matvec_row(const float* __restrict__ x, int n_x,
     }
 }
 
-// out[i * n_out + row] = sum_c x[i * n_cols + c] * W[row, c] for i < n_x <= NR; one row per warp,
-// fp32 accumulation.
-template <class F, int NR>
-__device__ __forceinline__ void matvec(const float* x, const uint8_t* w, float* out, int n_x, int row_bytes,
-                                       int n_cols, int n_out) {
-    __shared__ __align__(16) uint8_t stage[MV_WARPS][MV_STAGE + 16];
-    const int warp = threadIdx.x >> 5;
-    const int row = blockIdx.x * MV_WARPS + warp;
+// One weight row per warp: product(row, acc) adds row . x[i] into acc[0][i]; then
+// out[i * n_out + row] = the warp's sum (+ bias[row] where bias is given) for i < n_x <= NR.
+template <int NR, class RowProduct>
+__device__ __forceinline__ void matvec_rows(RowProduct product, const float* bias, float* out, int n_x, int n_out) {
+    const int row = blockIdx.x * MV_WARPS + (threadIdx.x >> 5);
     if (row >= n_out) return;
-    float acc[NR];
+    float acc[1][NR];
 #pragma unroll
-    for (int i = 0; i < NR; ++i) acc[i] = 0.f;
-    matvec_row<F, NR>(x, n_x, w + (size_t)row * row_bytes, n_cols, stage[warp], acc);
+    for (int i = 0; i < NR; ++i) acc[0][i] = 0.f;
+    product(row, acc);
+    const float b = bias ? bias[row] : 0.f;
 #pragma unroll
     for (int i = 0; i < NR; ++i) {
-        const float s = warp_sum(acc[i]);
-        if ((threadIdx.x & 31) == 0 && i < n_x) out[(size_t)i * n_out + row] = s;
+        const float s = warp_sum(acc[0][i]);
+        if ((threadIdx.x & 31) == 0 && i < n_x) out[(size_t)i * n_out + row] = s + b;
     }
 }
 
-// Pair p = (t, j) of blockIdx.y uses expert ids[p] and input row x[t, x_rows == 1 ? 0 : j];
-// out[p, :] = W[ids[p]] @ x_row. Invalid ids give zeros.
-template <class F>
-__device__ __forceinline__ void matvec_experts(const float* x, const uint8_t* w, const int* ids, float* out,
-                                               int expert_bytes, int row_bytes, int n_cols, int n_out, int k,
-                                               int x_rows, int n_experts) {
-    __shared__ __align__(16) uint8_t stage[MV_WARPS][MV_STAGE + 16];
-    const int pair = blockIdx.y, t = pair / k, j = pair % k, warp = threadIdx.x >> 5;
-    const int row = blockIdx.x * MV_WARPS + warp;
+// MoE decode: pair p = (t, j) of blockIdx.y uses expert e = ids[p] and input row
+// t * x_rows + (x_rows == 1 ? 0 : j); product(e, input_row, row, acc) adds W[e][row] . input into
+// acc[0][0]; out[p, row] = the warp's sum + bias[e, row] (where given). Invalid ids give zeros.
+template <class RowProduct>
+__device__ __forceinline__ void matvec_expert_rows(RowProduct product, const int* ids, const float* bias, float* out,
+                                                   int n_out, int k, int x_rows, int n_experts) {
+    const int pair = blockIdx.y, t = pair / k, j = pair % k;
+    const int row = blockIdx.x * MV_WARPS + (threadIdx.x >> 5);
     if (row >= n_out) return;
     const int e = ids[pair];
-    float* o = out + (size_t)pair * n_out;
-    float acc[1] = {0.f};
-    if (e >= 0 && e < n_experts) {
-        const float* xr = x + ((size_t)t * x_rows + (x_rows == 1 ? 0 : j)) * n_cols;
-        matvec_row<F, 1>(xr, 1, w + (size_t)e * expert_bytes + (size_t)row * row_bytes, n_cols, stage[warp], acc);
+    const bool valid = e >= 0 && e < n_experts;
+    float acc[1][1] = {{0.f}};
+    if (valid) product(e, (size_t)t * x_rows + (x_rows == 1 ? 0 : j), row, acc);
+    const float s = warp_sum(acc[0][0]);
+    if ((threadIdx.x & 31) == 0)
+        out[(size_t)pair * n_out + row] = s + (valid && bias ? bias[(size_t)e * n_out + row] : 0.f);
+}
+
+// out[i, row] = sum_c x[i * n_cols + c] * W[row, c] (+ bias[row]); fp32 accumulation.
+template <class F, int NR>
+__device__ __forceinline__ void matvec(const float* x, const uint8_t* w, const float* bias, float* out, int n_x,
+                                       int row_bytes, int n_cols, int n_out) {
+    __shared__ __align__(16) uint8_t stage[MV_WARPS][MV_STAGE + 16];
+    uint8_t* my_stage = stage[threadIdx.x >> 5];
+    matvec_rows<NR>([&](int row, float (&acc)[1][NR]) {
+        matvec_row<F, NR>(x, n_x, w + (size_t)row * row_bytes, n_cols, my_stage, acc[0]);
+    }, bias, out, n_x, n_out);
+}
+
+template <class F>
+__device__ __forceinline__ void matvec_experts(const float* x, const uint8_t* w, const int* ids, const float* bias,
+                                               float* out, int expert_bytes, int row_bytes, int n_cols, int n_out,
+                                               int k, int x_rows, int n_experts) {
+    __shared__ __align__(16) uint8_t stage[MV_WARPS][MV_STAGE + 16];
+    uint8_t* my_stage = stage[threadIdx.x >> 5];
+    matvec_expert_rows([&](int e, size_t xr, int row, float (&acc)[1][1]) {
+        matvec_row<F, 1>(x + xr * n_cols, 1, w + (size_t)e * expert_bytes + (size_t)row * row_bytes, n_cols, my_stage,
+                         acc[0]);
+    }, ids, bias, out, n_out, k, x_rows, n_experts);
+}
+
+// ---------------------------------------------------------------- int8-activation matvec (decode)
+// Activations come quantized by q8_activations.cuh (the quantize_q8 kernel, or rms_norm_q8 as it
+// writes the norm): for every 32 values of a row, int8 qx = rint(x / dx) with dx = max|x| / 127,
+// and the pair (dx, dx * sum qx).
+// A format that offers
+//   UNITS    32-weight units per block,
+//   static __device__ void unpack_q8(const uint8_t* block, int u, int (&q)[8], float& d, float& m);
+//            unit u as 32 int8 weights in order (4 per word) with w = d * q - m,
+// gets products of d * dx * dp4a(q, qx) - m * (dx * sum qx) per unit: four multiply-adds per
+// instruction instead of a conversion and a multiply-add per weight.
+
+// N 32-bit words starting at any byte of shared memory: N + 1 aligned words and funnel shifts.
+template <int N>
+__device__ __forceinline__ void lds_words_any(const uint8_t* p, int (&w)[N]) {
+    const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+    const uint32_t* aligned = reinterpret_cast<const uint32_t*>(a & ~uintptr_t(3));
+    const uint32_t shift = (uint32_t)(a & 3) * 8;
+    uint32_t words[N + 1];
+#pragma unroll
+    for (int i = 0; i <= N; ++i) words[i] = aligned[i];
+#pragma unroll
+    for (int i = 0; i < N; ++i) w[i] = (int)__funnelshift_r(words[i], words[i + 1], shift);
+}
+
+// acc[r][i] += sum_c qx[i][c] W_r[c] (scaled as above) over R weight rows (raw bytes at wrows[r])
+// read together; like matvec_row otherwise.
+template <class F, int NR, int R = 1>
+__device__ __forceinline__ void matvec_q8_rows(const int8_t* __restrict__ xq, const float2* __restrict__ xds, int n_x,
+                                               const uint8_t* const* wrows, int n_cols, uint8_t* stage,
+                                               float (&acc)[R][NR]) {
+    const int lane = threadIdx.x & 31;
+    const int n_blocks = n_cols / F::QK, n_units = n_cols / 32;
+    for (int b0 = 0; b0 < n_blocks; b0 += mv_chunk_blocks<F, R>()) {
+        const int nb = min(mv_chunk_blocks<F, R>(), n_blocks - b0);
+        const uint8_t* blocks[R];
+        stage_rows_chunk<F, R>(wrows, b0, nb, stage, blocks);
+        for (int U = lane; U < nb * F::UNITS; U += 32) {
+            int q[R][8];
+            float d[R], m[R];
+#pragma unroll
+            for (int r = 0; r < R; ++r)
+                F::unpack_q8(blocks[r] + (U / F::UNITS) * F::BYTES, U % F::UNITS, q[r], d[r], m[r]);
+            const int unit = b0 * F::UNITS + U;
+#pragma unroll
+            for (int i = 0; i < NR; ++i) {
+                const size_t xr = i < n_x ? i : 0;
+                const int4* xp = reinterpret_cast<const int4*>(xq + xr * n_cols + 32 * (size_t)unit);
+                const int4 a = __ldg(xp), b = __ldg(xp + 1);
+                const float2 ds = __ldg(xds + xr * n_units + unit);
+#pragma unroll
+                for (int r = 0; r < R; ++r) {
+                    int s = __dp4a(q[r][0], a.x, 0);
+                    s = __dp4a(q[r][1], a.y, s);
+                    s = __dp4a(q[r][2], a.z, s);
+                    s = __dp4a(q[r][3], a.w, s);
+                    s = __dp4a(q[r][4], b.x, s);
+                    s = __dp4a(q[r][5], b.y, s);
+                    s = __dp4a(q[r][6], b.z, s);
+                    s = __dp4a(q[r][7], b.w, s);
+                    acc[r][i] += d[r] * ds.x * (float)s - m[r] * ds.y;
+                }
+            }
+        }
+        __syncwarp();
     }
-    const float s = warp_sum(acc[0]);
-    if ((threadIdx.x & 31) == 0) o[row] = s;
+}
+
+// The int8 twins of matvec and matvec_experts.
+template <class F, int NR>
+__device__ __forceinline__ void matvec_q8(const int8_t* xq, const float2* xds, const uint8_t* w, const float* bias,
+                                          float* out, int n_x, int row_bytes, int n_cols, int n_out) {
+    __shared__ __align__(16) uint8_t stage[MV_WARPS][MV_STAGE + 16];
+    uint8_t* my_stage = stage[threadIdx.x >> 5];
+    matvec_rows<NR>([&](int row, float (&acc)[1][NR]) {
+        const uint8_t* rows[1] = {w + (size_t)row * row_bytes};
+        matvec_q8_rows<F, NR, 1>(xq, xds, n_x, rows, n_cols, my_stage, acc);
+    }, bias, out, n_x, n_out);
+}
+
+template <class F>
+__device__ __forceinline__ void matvec_q8_experts(const int8_t* xq, const float2* xds, const uint8_t* w,
+                                                  const int* ids, const float* bias, float* out, int expert_bytes,
+                                                  int row_bytes, int n_cols, int n_out, int k, int x_rows,
+                                                  int n_experts) {
+    __shared__ __align__(16) uint8_t stage[MV_WARPS][MV_STAGE + 16];
+    uint8_t* my_stage = stage[threadIdx.x >> 5];
+    matvec_expert_rows([&](int e, size_t xr, int row, float (&acc)[1][1]) {
+        const uint8_t* rows[1] = {w + (size_t)e * expert_bytes + (size_t)row * row_bytes};
+        matvec_q8_rows<F, 1, 1>(xq + xr * n_cols, xds + xr * (n_cols / 32), 1, rows, n_cols, my_stage, acc);
+    }, ids, bias, out, n_out, k, x_rows, n_experts);
+}
+
+// MoE gate and up projections and the SwiGLU between them, from int8 activations: one warp reads
+// row `row` of the selected expert's gate and up weights together, and writes
+// out[p, row] = swiglu_oai(gate . x + gate_bias[e, row], up . x + up_bias[e, row]) (biases optional).
+template <class F>
+__device__ __forceinline__ void matvec_q8_experts_swiglu(const int8_t* xq, const float2* xds, const uint8_t* w_gate,
+                                                         const uint8_t* w_up, const int* ids, const float* gate_bias,
+                                                         const float* up_bias, float* out, int expert_bytes,
+                                                         int row_bytes, int n_cols, int n_out, int k, int x_rows,
+                                                         int n_experts, float alpha, float limit) {
+    __shared__ __align__(16) uint8_t stage[MV_WARPS][MV_STAGE + 16];
+    const int pair = blockIdx.y, t = pair / k, j = pair % k;
+    const int row = blockIdx.x * MV_WARPS + (threadIdx.x >> 5);
+    if (row >= n_out) return;
+    const int e = ids[pair];
+    if (e < 0 || e >= n_experts) {
+        if ((threadIdx.x & 31) == 0) out[(size_t)pair * n_out + row] = 0.f;
+        return;
+    }
+    const size_t xr = (size_t)t * x_rows + (x_rows == 1 ? 0 : j);
+    const size_t at = (size_t)e * expert_bytes + (size_t)row * row_bytes;
+    const uint8_t* const rows[2] = {w_gate + at, w_up + at};
+    float acc[2][1] = {{0.f}, {0.f}};
+    matvec_q8_rows<F, 1, 2>(xq + xr * n_cols, xds + xr * (n_cols / 32), 1, rows, n_cols, stage[threadIdx.x >> 5], acc);
+    const float gate = warp_sum(acc[0][0]), up = warp_sum(acc[1][0]);
+    if ((threadIdx.x & 31) == 0) {
+        const size_t b = (size_t)e * n_out + row;
+        out[(size_t)pair * n_out + row] =
+            swiglu_oai_of(gate + (gate_bias ? gate_bias[b] : 0.f), up + (up_bias ? up_bias[b] : 0.f), alpha, limit);
+    }
 }
 
 // ---------------------------------------------------------------- tensor-core matmul (prefill)
@@ -469,9 +638,11 @@ __device__ __forceinline__ void matmul_experts(const float* x, const uint8_t* w,
     PLUGRT_MATVEC_KERNEL(P, F, 4)                                                                               \
     PLUGRT_MATVEC_KERNEL(P, F, 8)                                                                               \
     extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_MIN_BLOCKS)                  \
-        P##_matvec_experts(const float* x, const uint8_t* w, const int* ids, float* out, int expert_bytes,       \
-                           int row_bytes, int n_cols, int n_out, int k, int x_rows, int n_experts) {            \
-        plugrt::matvec_experts<F>(x, w, ids, out, expert_bytes, row_bytes, n_cols, n_out, k, x_rows, n_experts); \
+        P##_matvec_experts(const float* x, const uint8_t* w, const int* ids, const float* bias, float* out,      \
+                           int expert_bytes, int row_bytes, int n_cols, int n_out, int k, int x_rows,           \
+                           int n_experts) {                                                                     \
+        plugrt::matvec_experts<F>(x, w, ids, bias, out, expert_bytes, row_bytes, n_cols, n_out, k, x_rows,      \
+                                  n_experts);                                                                   \
     }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(plugrt::MM_THREADS)                                            \
         P##_matmul(const float* x, const uint8_t* w, float* out, int row_bytes, int n_cols, int n_out,          \
@@ -486,7 +657,37 @@ __device__ __forceinline__ void matmul_experts(const float* x, const uint8_t* w,
 
 #define PLUGRT_MATVEC_KERNEL(P, F, NR)                                                                          \
     extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, NR == 1 ? plugrt::MV_MIN_BLOCKS : 1)    \
-        P##_matvec_nr##NR(const float* x, const uint8_t* w, float* out, int n_x, int row_bytes, int n_cols,     \
-                          int n_out) {                                                                          \
-        plugrt::matvec<F, NR>(x, w, out, n_x, row_bytes, n_cols, n_out);                                        \
+        P##_matvec_nr##NR(const float* x, const uint8_t* w, const float* bias, float* out, int n_x,            \
+                          int row_bytes, int n_cols, int n_out) {                                               \
+        plugrt::matvec<F, NR>(x, w, bias, out, n_x, row_bytes, n_cols, n_out);                                  \
+    }
+
+// The int8-activation products of a format with UNITS and unpack_q8 (see matvec_q8_rows).
+#define PLUGRT_Q8_KERNELS(P, F)                                                                                 \
+    PLUGRT_MATVEC_Q8_KERNEL(P, F, 1)                                                                            \
+    PLUGRT_MATVEC_Q8_KERNEL(P, F, 2)                                                                            \
+    PLUGRT_MATVEC_Q8_KERNEL(P, F, 4)                                                                            \
+    PLUGRT_MATVEC_Q8_KERNEL(P, F, 8)                                                                            \
+    extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_MIN_BLOCKS)                  \
+        P##_matvec_q8_experts(const int8_t* xq, const float2* xds, const uint8_t* w, const int* ids,            \
+                              const float* bias, float* out, int expert_bytes, int row_bytes, int n_cols,       \
+                              int n_out, int k, int x_rows, int n_experts) {                                    \
+        plugrt::matvec_q8_experts<F>(xq, xds, w, ids, bias, out, expert_bytes, row_bytes, n_cols, n_out, k,     \
+                                     x_rows, n_experts);                                                        \
+    }                                                                                                           \
+    extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_MIN_BLOCKS)                  \
+        P##_matvec_q8_experts_swiglu(const int8_t* xq, const float2* xds, const uint8_t* w_gate,               \
+                                     const uint8_t* w_up, const int* ids, const float* gate_bias,               \
+                                     const float* up_bias, float* out, int expert_bytes, int row_bytes,         \
+                                     int n_cols, int n_out, int k, int x_rows, int n_experts, float alpha,      \
+                                     float limit) {                                                             \
+        plugrt::matvec_q8_experts_swiglu<F>(xq, xds, w_gate, w_up, ids, gate_bias, up_bias, out, expert_bytes,  \
+                                            row_bytes, n_cols, n_out, k, x_rows, n_experts, alpha, limit);      \
+    }
+
+#define PLUGRT_MATVEC_Q8_KERNEL(P, F, NR)                                                                       \
+    extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, NR == 1 ? plugrt::MV_MIN_BLOCKS : 1)    \
+        P##_matvec_q8_nr##NR(const int8_t* xq, const float2* xds, const uint8_t* w, const float* bias,         \
+                             float* out, int n_x, int row_bytes, int n_cols, int n_out) {                       \
+        plugrt::matvec_q8<F, NR>(xq, xds, w, bias, out, n_x, row_bytes, n_cols, n_out);                         \
     }

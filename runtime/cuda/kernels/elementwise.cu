@@ -1,4 +1,6 @@
 // Elementwise ops over flat float32 arrays (grid-stride loops).
+#include "swiglu.cuh"
+
 #define GRID_STRIDE(i, count) \
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < (count); i += gridDim.x * blockDim.x)
 
@@ -38,14 +40,9 @@ extern "C" __global__ void add_position_embedding(const float* x, const float* _
     GRID_STRIDE(i, count) out[i] = x[i] + table[(size_t)positions[i / d] * d + i % d];
 }
 
-// GPT-OSS SwiGLU: g = min(gate, limit); u = clamp(up, -limit, limit); (u + 1) * g * sigmoid(alpha * g)
 extern "C" __global__ void swiglu_oai(const float* gate, const float* up,
                                       float* out, int count, float alpha, float limit) {
-    GRID_STRIDE(i, count) {
-        const float g = fminf(gate[i], limit);
-        const float u = fminf(fmaxf(up[i], -limit), limit);
-        out[i] = (u + 1.f) * g / (1.f + expf(-alpha * g));
-    }
+    GRID_STRIDE(i, count) out[i] = swiglu_oai_of(gate[i], up[i], alpha, limit);
 }
 
 // out[i, c] = sum_j weights[i, j] * y[i, j, c]   (y: [n, k, d])
@@ -58,4 +55,10 @@ extern "C" __global__ void moe_combine(const float* __restrict__ y, const float*
         for (int j = 0; j < k; ++j) acc += weights[token * k + j] * y_token[(size_t)j * d];
         out[i] = acc;
     }
+}
+
+// p[i] += by for every i < count (a decode step's positions, moved on by the device).
+extern "C" __global__ void advance_i32(int* p, int count, int by) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < count) p[i] += by;
 }

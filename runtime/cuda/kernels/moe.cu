@@ -39,20 +39,13 @@ extern "C" __global__ void moe_router(const float* __restrict__ logits, int* __r
     }
 }
 
-// One block per row (blockDim.x a multiple of 32): index of the largest logit, lowest index on ties.
-extern "C" __global__ void argmax(const float* __restrict__ logits, int* __restrict__ ids, int vocab) {
+// Greedy argmax in two stages, so that a 200k-entry row is read by many SMs at once (one block
+// reading it alone is latency-bound, ~0.2 ms). Ties go to the lower index throughout.
+
+// (value, index) of the block's best; thread 0 gets it (blockDim.x a multiple of 32).
+__device__ __forceinline__ void block_argmax(float& best, int& best_id) {
     __shared__ float warp_best[32];
     __shared__ int warp_best_id[32];
-    const float* row = logits + (size_t)blockIdx.x * vocab;
-    float best = -INFINITY;
-    int best_id = INT_MAX;
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-        const float v = row[i];
-        if (v > best || (v == best && i < best_id)) {
-            best = v;
-            best_id = i;
-        }
-    }
     warp_argmax(best, best_id);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     if (lane == 0) {
@@ -65,6 +58,52 @@ extern "C" __global__ void argmax(const float* __restrict__ logits, int* __restr
         best = present ? warp_best[lane] : -INFINITY;
         best_id = present ? warp_best_id[lane] : INT_MAX;
         warp_argmax(best, best_id);
-        if (lane == 0) ids[blockIdx.x] = best_id < vocab ? best_id : 0;
     }
+}
+
+constexpr int ARGMAX_ITEMS = 8;  // logits per thread in stage 1: a block covers blockDim.x * 8
+
+// Stage 1: block (p, row) -> the best of logits [p * span, (p + 1) * span) of its row.
+extern "C" __global__ void argmax_partial(const float* __restrict__ logits, float* __restrict__ part_value,
+                                          int* __restrict__ part_id, int vocab) {
+    const int span = blockDim.x * ARGMAX_ITEMS, start = blockIdx.x * span;
+    const float* row = logits + (size_t)blockIdx.y * vocab;
+    float v[ARGMAX_ITEMS];
+#pragma unroll
+    for (int k = 0; k < ARGMAX_ITEMS; ++k) {
+        const int i = start + k * blockDim.x + threadIdx.x;
+        v[k] = i < vocab ? row[i] : -INFINITY;
+    }
+    float best = -INFINITY;
+    int best_id = INT_MAX;
+#pragma unroll
+    for (int k = 0; k < ARGMAX_ITEMS; ++k) {  // indices grow with k: ties keep the earlier one
+        const int i = start + k * blockDim.x + threadIdx.x;
+        if (i < vocab && v[k] > best) {
+            best = v[k];
+            best_id = i;
+        }
+    }
+    block_argmax(best, best_id);
+    if (threadIdx.x == 0) {
+        part_value[blockIdx.y * gridDim.x + blockIdx.x] = best;
+        part_id[blockIdx.y * gridDim.x + blockIdx.x] = best_id;
+    }
+}
+
+// Stage 2: one block per row over its n_parts partial results; ids out of range (an all-NaN row) -> 0.
+extern "C" __global__ void argmax_final(const float* __restrict__ part_value, const int* __restrict__ part_id,
+                                        int* __restrict__ ids, int n_parts, int vocab) {
+    float best = -INFINITY;
+    int best_id = INT_MAX;
+    for (int p = threadIdx.x; p < n_parts; p += blockDim.x) {
+        const float v = part_value[blockIdx.x * n_parts + p];
+        const int i = part_id[blockIdx.x * n_parts + p];
+        if (v > best || (v == best && i < best_id)) {
+            best = v;
+            best_id = i;
+        }
+    }
+    block_argmax(best, best_id);
+    if (threadIdx.x == 0) ids[blockIdx.x] = best_id < vocab ? best_id : 0;
 }

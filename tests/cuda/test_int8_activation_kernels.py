@@ -1,0 +1,189 @@
+"""The int8-activation decode kernels against their NumPy references (needs a GPU).
+
+``quantize_q8`` must reproduce ``ops_ref.quantize_q8`` exactly (same IEEE divisions, same
+rounding). The products are checked against a float64 product of the reference weights with the
+activations the int8 values stand for (``ops_ref.dequantize_q8``), at the fp32 tolerance 1e-3; how
+far that is from the product on float32 activations is the stated INT8_ACTIVATION_TOL, checked
+on the CPU in tests/test_int8_activations.py and here once more on the kernels' output.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from runtime import ops_ref
+from runtime.ggml_types import GGMLType
+from runtime.plugins import registry
+
+pytestmark = pytest.mark.cuda
+
+INT8_TYPES = [GGMLType.MXFP4, GGMLType.Q8_0, GGMLType.Q5_0, GGMLType.Q4_K]
+FP32_TOL = 1e-3
+INT8_ACTIVATION_TOL = 1e-2
+
+
+def ops():
+    from runtime.cuda import ops as cuda_ops
+
+    return cuda_ops
+
+
+def rel_err(got, want) -> float:
+    return float(np.linalg.norm(got.astype(np.float64) - want) / np.linalg.norm(want))
+
+
+def cols_for(fmt, cols: int) -> int:
+    return -(-cols // fmt.block_size) * fmt.block_size
+
+
+def quantized(gpuarray, x):
+    xq, xds = ops().quantize_q8(gpuarray.to_gpu(x))
+    return xq, xds, ops_ref.dequantize_q8(*ops_ref.quantize_q8(x)).astype(np.float64)
+
+
+def test_quantize_matches_reference_exactly(gpuarray):
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((5, 3, 2880)) * rng.uniform(0.01, 100, (5, 3, 1))).astype(np.float32)
+    x[0, 0, :32] = 0  # a unit of zeros has scale 0
+    x[1, 2, 64:96] = -3.5  # ties of the rounding
+    q, ds = ops().quantize_q8(gpuarray.to_gpu(x))
+    want_q, want_ds = ops_ref.quantize_q8(x)
+    np.testing.assert_array_equal(q.get(), want_q)
+    np.testing.assert_allclose(ds.get(), want_ds, rtol=1e-6, atol=0)
+    assert q.shape == x.shape and ds.shape == (5, 3, 90, 2)
+
+
+@pytest.mark.parametrize("ggml_type", INT8_TYPES, ids=lambda t: t.name)
+@pytest.mark.parametrize("out_features,in_features", [(2880, 2880), (640, 2048), (1000, 512)])
+def test_matvec(gpuarray, ggml_type, out_features, in_features):
+    fmt = registry().quant_format(ggml_type)
+    in_features = cols_for(fmt, in_features)
+    raw = fmt.random(np.random.default_rng(1), (out_features, in_features), 0.02)
+    ref_w = fmt.dequantize(raw).astype(np.float64)
+    w = gpuarray.to_gpu(raw)
+    rng = np.random.default_rng(2)
+    bias = (0.1 * rng.standard_normal(out_features)).astype(np.float32)
+    for n in (1, 3, 8, 11):
+        x = rng.standard_normal((n, in_features)).astype(np.float32)
+        xq, xds, x_stood = quantized(gpuarray, x)
+        got = fmt.cuda_matvec_q8(xq, xds, w, in_features).get()
+        assert rel_err(got, x_stood @ ref_w.T) <= FP32_TOL
+        assert rel_err(got, x.astype(np.float64) @ ref_w.T) <= INT8_ACTIVATION_TOL
+        with_bias = fmt.cuda_matvec_q8(xq, xds, w, in_features, bias=gpuarray.to_gpu(bias)).get()
+        np.testing.assert_allclose(with_bias, got + bias, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("ggml_type", [GGMLType.Q8_0, GGMLType.MXFP4], ids=lambda t: t.name)
+def test_lm_head_sized_matvec(gpuarray, ggml_type):
+    fmt = registry().quant_format(ggml_type)
+    rows, cols = 201088, 2880
+    raw = fmt.random(np.random.default_rng(3), (rows, cols), 0.02)
+    x = np.random.default_rng(4).standard_normal((2, cols)).astype(np.float32)
+    xq, xds, x_stood = quantized(gpuarray, x)
+    got = fmt.cuda_matvec_q8(xq, xds, gpuarray.to_gpu(raw), cols).get()
+    want = np.empty((2, rows))
+    for r0 in range(0, rows, 16384):
+        want[:, r0:r0 + 16384] = x_stood @ fmt.dequantize(raw[r0:r0 + 16384]).T.astype(np.float64)
+    assert rel_err(got, want) <= FP32_TOL
+
+
+def experts_reference(fmt, raw, x, ids):
+    n_tok, k = ids.shape
+    want = np.empty((n_tok, k, raw.shape[1]))
+    for t in range(n_tok):
+        for j in range(k):
+            want[t, j] = fmt.dequantize(raw[ids[t, j]]).astype(np.float64) @ x[t, 0 if x.shape[1] == 1 else j]
+    return want
+
+
+@pytest.mark.parametrize("ggml_type", INT8_TYPES, ids=lambda t: t.name)
+@pytest.mark.parametrize("n_experts, k, out_features, in_features",
+                         [(8, 2, 200, 512), (32, 4, 5760, 2880), (32, 4, 2880, 2880)])
+def test_experts(gpuarray, ggml_type, n_experts, k, out_features, in_features):
+    fmt = registry().quant_format(ggml_type)
+    in_features = cols_for(fmt, in_features)
+    raw = fmt.random(np.random.default_rng(5), (n_experts, out_features, in_features), 0.02)
+    w = gpuarray.to_gpu(raw)
+    rng = np.random.default_rng(6)
+    bias = rng.standard_normal((n_experts, out_features)).astype(np.float32)
+    for n_tok in (1, 3):
+        ids = np.stack([rng.choice(n_experts, k, replace=False) for _ in range(n_tok)]).astype(np.int32)
+        for x_rows in (1, k):
+            x = rng.standard_normal((n_tok, x_rows, in_features)).astype(np.float32)
+            xq, xds, x_stood = quantized(gpuarray, x)
+            got = fmt.cuda_matvec_q8_experts(xq, xds, w, gpuarray.to_gpu(ids), in_features).get()
+            assert got.shape == (n_tok, k, out_features)
+            assert rel_err(got, experts_reference(fmt, raw, x_stood, ids)) <= FP32_TOL
+            with_bias = fmt.cuda_matvec_q8_experts(xq, xds, w, gpuarray.to_gpu(ids), in_features,
+                                                   bias=gpuarray.to_gpu(bias)).get()
+            np.testing.assert_allclose(with_bias, got + bias[ids], rtol=1e-6, atol=1e-6)
+
+
+def test_backend_takes_int8_path_only_where_asked(gpuarray):
+    """CudaBackend(int8_activations=...) picks the kernels: int8 for up to 8 rows of a format
+    that has them, float32 otherwise (the two differ by about the quantization error)."""
+    from runtime.backend import get_backend
+    from runtime.backend.base import Weight
+
+    fmt = registry().quant_format(GGMLType.Q8_0)
+    raw = fmt.random(np.random.default_rng(7), (640, 2048), 0.02)
+    ref_w = fmt.dequantize(raw).astype(np.float64)
+    x = np.random.default_rng(8).standard_normal((4, 2048)).astype(np.float32)
+    exact, x_stood = x.astype(np.float64) @ ref_w.T, quantized(gpuarray, x)[2] @ ref_w.T
+    results = {}
+    for flag in (True, False):
+        backend = get_backend("cuda", int8_activations=flag)
+        w = Weight("w", (640, 2048), fmt, gpuarray.to_gpu(raw))
+        results[flag] = backend.numpy(backend.linear(backend.tensor(x), w))
+    assert rel_err(results[True], x_stood) <= FP32_TOL
+    assert rel_err(results[False], exact) <= FP32_TOL
+    assert rel_err(results[True], exact) > rel_err(results[False], exact)
+
+
+def test_rms_norm_carries_its_quantization(gpuarray):
+    """rms_norm_q8 gives rms_norm's output with the int8 quantization of exactly that output; the
+    backend's views keep it, and writing into the array drops it."""
+    from runtime.backend import get_backend
+
+    cuda_ops = ops()
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal((3, 2880)) * 4).astype(np.float32)
+    w = rng.uniform(0.5, 1.5, 2880).astype(np.float32)
+    h = cuda_ops.rms_norm_q8(gpuarray.to_gpu(x), gpuarray.to_gpu(w), 1e-5)
+    plain = cuda_ops.rms_norm(gpuarray.to_gpu(x), gpuarray.to_gpu(w), 1e-5).get()
+    np.testing.assert_array_equal(h.get(), plain)
+    q, ds = getattr(h, cuda_ops.INT8_ATTRIBUTE)
+    want_q, want_ds = ops_ref.quantize_q8(plain)
+    np.testing.assert_array_equal(q.get(), want_q)
+    np.testing.assert_allclose(ds.get(), want_ds, rtol=1e-6, atol=0)
+
+    backend = get_backend("cuda", int8_activations=True)
+    normed = backend.rms_norm(backend.tensor(x), backend.tensor(w), 1e-5)
+    view = backend.reshape(normed, (3, 1, 2880))
+    vq, vds = getattr(view, cuda_ops.INT8_ATTRIBUTE)
+    assert vq.shape == (3, 1, 2880) and vds.shape == (3, 1, 90, 2)
+    backend.write(normed, np.zeros((3, 2880), np.float32))
+    assert getattr(normed, cuda_ops.INT8_ATTRIBUTE, None) is None
+    off = get_backend("cuda", int8_activations=False)
+    assert getattr(off.rms_norm(off.tensor(x), off.tensor(w), 1e-5), cuda_ops.INT8_ATTRIBUTE, None) is None
+
+
+@pytest.mark.parametrize("ggml_type", [GGMLType.MXFP4, GGMLType.Q8_0], ids=lambda t: t.name)
+def test_experts_gate_up_swiglu_in_one_launch(gpuarray, ggml_type):
+    fmt = registry().quant_format(ggml_type)
+    n_experts, k, rows, cols = 32, 4, 2880, 2880
+    rng = np.random.default_rng(10)
+    raw_gate, raw_up = (fmt.random(rng, (n_experts, rows, cols), 0.05) for _ in range(2))
+    bias_gate, bias_up = (4 * rng.standard_normal((n_experts, rows)).astype(np.float32) for _ in range(2))
+    for n_tok in (1, 3):
+        ids = np.stack([rng.choice(n_experts, k, replace=False) for _ in range(n_tok)]).astype(np.int32)
+        x = rng.standard_normal((n_tok, 1, cols)).astype(np.float32)
+        xq, xds, x_stood = quantized(gpuarray, x)
+        got = fmt.cuda_matvec_q8_experts_swiglu(
+            xq, xds, gpuarray.to_gpu(raw_gate), gpuarray.to_gpu(raw_up), gpuarray.to_gpu(ids), cols,
+            gate_bias=gpuarray.to_gpu(bias_gate), up_bias=gpuarray.to_gpu(bias_up), alpha=1.702, limit=7.0).get()
+        gate = experts_reference(fmt, raw_gate, x_stood, ids) + bias_gate[ids]
+        up = experts_reference(fmt, raw_up, x_stood, ids) + bias_up[ids]
+        want = ops_ref.swiglu_oai(gate, up).astype(np.float64)
+        assert np.abs(gate).max() > 7  # the clamp is exercised
+        assert rel_err(got, want) <= FP32_TOL
