@@ -123,3 +123,24 @@ def test_greedy_tokens_stop_at_the_end_of_the_context(tmp_path):
     got = list(model.greedy_tokens(prompt))
     # three positions are left: three tokens are fed, and the token after the last is handed out too
     assert len(got) == 4 and model.position == model.context_length
+
+
+def test_a_failed_greedy_step_leaves_the_runner_usable(tmp_path):
+    """A step that fails while greedy_tokens runs ahead: the error reaches the caller, the runner
+    stands after the tokens handed out but the last, and the step is recorded again next time."""
+    path = write_synthetic(registry().synthetic_preset("gpt2-tiny"), tmp_path / "m.gguf", seed=3)
+    backend = ReplayingBackend()
+    model, plain = runner(path, backend), runner(path, CpuBackend())
+    want = plain_greedy(plain, [1, 2, 3], 6)
+    model.reset()
+    tokens = model.greedy_tokens([1, 2, 3])
+    got = [next(tokens), next(tokens)]
+
+    def full_device():
+        raise OutOfDeviceMemory("injected")
+
+    backend.recordings[0].call = full_device
+    with pytest.raises(OutOfDeviceMemory):
+        next(tokens)
+    assert got == want[:2] and model.position == 3 + 1 and model._step is None
+    assert model.forward_greedy([got[-1]]) == want[2] and len(backend.recordings) == 2

@@ -45,7 +45,7 @@ def test_quantize_matches_reference_exactly(gpuarray):
     rng = np.random.default_rng(0)
     x = (rng.standard_normal((5, 3, 2880)) * rng.uniform(0.01, 100, (5, 3, 1))).astype(np.float32)
     x[0, 0, :32] = 0  # a unit of zeros has scale 0
-    x[1, 2, 64:96] = -3.5  # ties of the rounding
+    x[1, 2, 64:96] = -3.5  # a unit of one value: all at -127
     q, ds = ops().quantize_q8(gpuarray.to_gpu(x))
     want_q, want_ds = ops_ref.quantize_q8(x)
     np.testing.assert_array_equal(q.get(), want_q)
