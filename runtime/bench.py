@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel
 
+from runtime.engine.generate import greedy_stream
 from runtime.gguf.reader import GGUFFile, open_gguf
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ def run_bench(model_path: str | Path, *, prompts: list[int], n_gen: int, depths:
         rates = []
         for _ in range(repetitions):
             runner.reset()
-            tokens = runner.greedy_tokens(random_ids(depth + 1))  # as plugrt generate decodes greedily
+            tokens = greedy_stream(runner, random_ids(depth + 1))  # as plugrt generate decodes greedily
             next(tokens)
             start = time.perf_counter()
             for _ in range(n_gen):

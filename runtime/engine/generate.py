@@ -120,15 +120,11 @@ class Stream:
         start = time.perf_counter()
         prefill_s = first_at = last_at = 0.0
         greedy = params.temperature == 0.0 and not params.uses_penalties
-        forward_greedy = getattr(runner, "forward_greedy", None) if greedy else None
-        # greedy_tokens queues each step before the previous token is handed out (see CausalLM)
-        greedy_feed = runner.greedy_tokens(prompt) if greedy and hasattr(runner, "greedy_tokens") else None
+        greedy_feed = greedy_stream(runner, prompt) if greedy else None
 
         def next_token(ids: list[int]) -> int:
-            if greedy_feed is not None:
+            if greedy_feed is not None:  # fed with the prompt and its own tokens
                 return next(greedy_feed)
-            if forward_greedy is not None:  # the argmax needs no logits on the host
-                return forward_greedy(ids)
             return sampler(_last_row(runner.forward(ids, logits_for="last"), runner.vocab_size), context)
 
         try:
@@ -167,6 +163,25 @@ class Stream:
         self.completion = Completion(text="".join(texts), token_ids=generated, prompt_tokens=len(prompt),
                                      finish_reason=finish, timings=timings)
         log.debug("generated %d tokens (%s): %s", len(generated), finish, timings)
+
+
+def greedy_stream(runner: Runner, prompt: Sequence[int]) -> Iterator[int]:
+    """Greedy decoding after ``prompt`` with the best the runner offers: ``greedy_tokens`` (the device
+    runs a step ahead), else ``forward_greedy`` (the argmax taken where the logits are), else the
+    argmax of ``forward``'s logits. Close it when done (the runner is then left as if every token
+    but the last one it gave had been fed)."""
+    if hasattr(runner, "greedy_tokens"):
+        yield from runner.greedy_tokens(prompt)
+        return
+
+    def argmax_of_forward(ids: list[int]) -> int:
+        return int(np.argmax(_last_row(runner.forward(ids, logits_for="last"), runner.vocab_size)))
+
+    step = getattr(runner, "forward_greedy", argmax_of_forward)
+    token = step(list(prompt))
+    while True:
+        yield token
+        token = step([token])
 
 
 def _last_row(logits: np.ndarray, vocab_size: int) -> np.ndarray:
