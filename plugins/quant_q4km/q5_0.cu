@@ -25,26 +25,14 @@ struct Q5_0 {
 
     // Bit 8k of the result = bit k of the low 4 bits of b (k < 4).
     static __device__ __forceinline__ uint32_t spread4(uint32_t b) { return ((b & 15u) * 0x00204081u) & 0x01010101u; }
-    // Group g: 5-bit values assembled four per word, then exact floats via plugrt::byte_to_float.
+    // Group g: 5-bit values assembled four per word, then exact floats (plugrt::dot_byte_group).
     template <int NR>
     static __device__ __forceinline__ void dot(const uint8_t* blk, int g, const float4 (&xv)[NR][GW / 4],
                                                float (&acc)[NR]) {
         const uint32_t qh = plugrt::lds_u32_any(blk + 2), qs = plugrt::lds_u32_any(blk + 6 + 4 * g);
         const uint32_t lo = (qs & 0x0F0F0F0Fu) | (spread4(qh >> (4 * g)) << 4);
         const uint32_t hi = ((qs >> 4) & 0x0F0F0F0Fu) | (spread4(qh >> (16 + 4 * g)) << 4);
-        float v[GW];
-        v[0] = plugrt::byte_to_float<0>(lo, 16.f);
-        v[1] = plugrt::byte_to_float<1>(lo, 16.f);
-        v[2] = plugrt::byte_to_float<2>(lo, 16.f);
-        v[3] = plugrt::byte_to_float<3>(lo, 16.f);
-        v[4] = plugrt::byte_to_float<0>(hi, 16.f);
-        v[5] = plugrt::byte_to_float<1>(hi, 16.f);
-        v[6] = plugrt::byte_to_float<2>(hi, 16.f);
-        v[7] = plugrt::byte_to_float<3>(hi, 16.f);
-        const float d = plugrt::ld_half(blk);
-#pragma unroll
-        for (int i = 0; i < NR; ++i)
-            acc[i] += d * (plugrt::dot4(xv[i][0], v[0], v[1], v[2], v[3]) + plugrt::dot4(xv[i][1], v[4], v[5], v[6], v[7]));
+        plugrt::dot_byte_group<NR>(lo, hi, 16.f, plugrt::ld_half(blk), xv, acc);
     }
 
     // The 32 weights as int8 (value - 16): the low nibble, with 0xF0 above it where the high bit is

@@ -18,25 +18,13 @@ struct Q8_0 {
     static __device__ __forceinline__ int run_start(int g, int r) { return 8 * g + 4 * r; }
 
     // Group g: bytes 2 + 8g .. 9 + 8g (2-byte aligned). Biased by 128, each byte becomes an exact
-    // float through plugrt::byte_to_float.
+    // float (plugrt::dot_byte_group).
     template <int NR>
     static __device__ __forceinline__ void dot(const uint8_t* blk, int g, const float4 (&xv)[NR][GW / 4],
                                                float (&acc)[NR]) {
         const uint8_t* p = blk + 2 + 8 * g;
         const uint32_t lo = plugrt::lds_u32_any(p) ^ 0x80808080u, hi = plugrt::lds_u32_any(p + 4) ^ 0x80808080u;
-        float v[GW];
-        v[0] = plugrt::byte_to_float<0>(lo, 128.f);
-        v[1] = plugrt::byte_to_float<1>(lo, 128.f);
-        v[2] = plugrt::byte_to_float<2>(lo, 128.f);
-        v[3] = plugrt::byte_to_float<3>(lo, 128.f);
-        v[4] = plugrt::byte_to_float<0>(hi, 128.f);
-        v[5] = plugrt::byte_to_float<1>(hi, 128.f);
-        v[6] = plugrt::byte_to_float<2>(hi, 128.f);
-        v[7] = plugrt::byte_to_float<3>(hi, 128.f);
-        const float d = plugrt::ld_half(blk);
-#pragma unroll
-        for (int i = 0; i < NR; ++i)
-            acc[i] += d * (plugrt::dot4(xv[i][0], v[0], v[1], v[2], v[3]) + plugrt::dot4(xv[i][1], v[4], v[5], v[6], v[7]));
+        plugrt::dot_byte_group<NR>(lo, hi, 128.f, plugrt::ld_half(blk), xv, acc);
     }
 
     static constexpr int UNITS = 1;

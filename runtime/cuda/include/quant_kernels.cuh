@@ -113,6 +113,19 @@ __device__ __forceinline__ float dot4(float4 a, float b0, float b1, float b2, fl
     return a.x * b0 + a.y * b1 + a.z * b2 + a.w * b3;
 }
 
+// acc[i] += d * (x row i . the 8 bytes of lo, hi, each taken as an exact float minus `bias`): the
+// dot of an 8-weight group whose integer values sit one per byte (xv[i] as in a format's dot).
+template <int NR>
+__device__ __forceinline__ void dot_byte_group(uint32_t lo, uint32_t hi, float bias, float d,
+                                               const float4 (&xv)[NR][2], float (&acc)[NR]) {
+    const float v0 = byte_to_float<0>(lo, bias), v1 = byte_to_float<1>(lo, bias);
+    const float v2 = byte_to_float<2>(lo, bias), v3 = byte_to_float<3>(lo, bias);
+    const float v4 = byte_to_float<0>(hi, bias), v5 = byte_to_float<1>(hi, bias);
+    const float v6 = byte_to_float<2>(hi, bias), v7 = byte_to_float<3>(hi, bias);
+#pragma unroll
+    for (int i = 0; i < NR; ++i) acc[i] += d * (dot4(xv[i][0], v0, v1, v2, v3) + dot4(xv[i][1], v4, v5, v6, v7));
+}
+
 // Generic dot product of one decode group (formats without a faster one): decode to floats, then
 // fp32 FMAs. xv[i][q] holds x row i at positions F::run_start(g, q) .. + 3.
 template <class F, int NR>
