@@ -9,7 +9,7 @@ dense matrix; at least ROTATE_BYTES in turn), so the numbers are device-memory b
 Both activation paths are timed: float32 x, and int8 x (the kernel alone; the quantization of x,
 one small launch per product, is timed on its own line).
 
-    python scripts/bench_quant_kernels.py [--iters 50] [--activations f32|int8|both]
+    python scripts/bench_quant_kernels.py [--iters 50] [--activations f32|int8|both] [--formats MXFP4,Q8_0]
 """
 from __future__ import annotations
 
@@ -147,7 +147,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iters", type=int, default=50)
     parser.add_argument("--activations", choices=("f32", "int8", "both"), default="both")
+    parser.add_argument("--formats", default=",".join(t.name for t in TYPES),
+                        help="comma-separated ggml type names (default: %(default)s)")
     args = parser.parse_args()
+    types = [GGMLType[name.strip().upper()] for name in args.formats.split(",")]
     import pycuda.driver as drv
     from pycuda import gpuarray
 
@@ -167,7 +170,7 @@ def main() -> None:
     paths = {"f32": (False,), "int8": (True,), "both": (False, True)}[args.activations]
     print("\n| format | shape | activations | time (us) | weights GB/s | fraction of copy |")
     print("|---|---|---|---:|---:|---:|")
-    for ggml_type in TYPES:
+    for ggml_type in types:
         fmt = registry().quant_format(ggml_type)
         for shape in SHAPES:
             for int8 in paths:

@@ -53,8 +53,9 @@ def test_quantize_matches_reference_exactly(gpuarray):
     assert q.shape == x.shape and ds.shape == (5, 3, 90, 2)
 
 
+# (3000, 8192): rows longer than one staged chunk in every format
 @pytest.mark.parametrize("ggml_type", INT8_TYPES, ids=lambda t: t.name)
-@pytest.mark.parametrize("out_features,in_features", [(2880, 2880), (640, 2048), (1000, 512)])
+@pytest.mark.parametrize("out_features,in_features", [(2880, 2880), (640, 2048), (1000, 512), (3000, 8192)])
 def test_matvec(gpuarray, ggml_type, out_features, in_features):
     fmt = registry().quant_format(ggml_type)
     in_features = cols_for(fmt, in_features)
@@ -117,6 +118,38 @@ def test_experts(gpuarray, ggml_type, n_experts, k, out_features, in_features):
             with_bias = fmt.cuda_matvec_q8_experts(xq, xds, w, gpuarray.to_gpu(ids), in_features,
                                                    bias=gpuarray.to_gpu(bias)).get()
             np.testing.assert_allclose(with_bias, got + bias[ids], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("ggml_type", [GGMLType.MXFP4, GGMLType.Q8_0], ids=lambda t: t.name)
+def test_expert_rows_of_invalid_ids_are_zero(gpuarray, ggml_type):
+    """Every expert product (float32, int8, int8 gate/up/SwiGLU) writes zeros for a pair whose
+    expert id is out of range, and the right values for the others of the same launch."""
+    from runtime import quant_cuda
+
+    fmt = registry().quant_format(ggml_type)
+    n_experts, rows, cols = 8, 300, cols_for(fmt, 512)
+    rng = np.random.default_rng(11)
+    raw = fmt.random(rng, (n_experts, rows, cols), 0.05)
+    w = gpuarray.to_gpu(raw)
+    ids = np.array([[1, -1], [n_experts, 3]], np.int32)
+    x = rng.standard_normal((2, 1, cols)).astype(np.float32)
+    xq, xds, x_stood = quantized(gpuarray, x)
+    bias = rng.standard_normal((n_experts, rows)).astype(np.float32)
+    d_ids, d_bias = gpuarray.to_gpu(ids), gpuarray.to_gpu(bias)
+    valid = (ids >= 0) & (ids < n_experts)
+    safe_ids = np.where(valid, ids, 0)
+    products = {
+        "float32": (quant_cuda.linear_experts(fmt, gpuarray.to_gpu(x), w, d_ids, cols, bias=d_bias),
+                    experts_reference(fmt, raw, x.astype(np.float64), safe_ids) + bias[safe_ids]),
+        "int8": (fmt.cuda_matvec_q8_experts(xq, xds, w, d_ids, cols, bias=d_bias),
+                 experts_reference(fmt, raw, x_stood, safe_ids) + bias[safe_ids]),
+        "swiglu": (fmt.cuda_matvec_q8_experts_swiglu(xq, xds, w, w, d_ids, cols),
+                   ops_ref.swiglu_oai(*[experts_reference(fmt, raw, x_stood, safe_ids)] * 2).astype(np.float64)),
+    }
+    for name, (got, want) in products.items():
+        got = got.get()
+        assert not got[~valid].any(), name
+        assert rel_err(got[valid], want[valid]) <= FP32_TOL, name
 
 
 def test_backend_takes_int8_path_only_where_asked(gpuarray):

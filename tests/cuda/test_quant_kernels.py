@@ -76,6 +76,16 @@ def test_matvec_and_matmul(gpuarray, ggml_type, out_features, in_features):
         assert rel_err(linear, want) <= (FP32_TOL if n <= 8 else FP16_MMA_TOL)
 
 
+@pytest.mark.parametrize("ggml_type", [GGMLType.MXFP4, GGMLType.Q8_0], ids=lambda t: t.name)
+def test_matvec_of_rows_longer_than_one_staged_chunk(gpuarray, ggml_type):
+    fmt = fmt_of(ggml_type)
+    raw, ref_w = weights(fmt, (3000, 8192))
+    w = gpuarray.to_gpu(raw)
+    x = np.random.default_rng(2).standard_normal((3, 8192)).astype(np.float32)
+    want = x.astype(np.float64) @ ref_w.T.astype(np.float64)
+    assert rel_err(fmt.cuda_matvec(gpuarray.to_gpu(x), w, 8192).get(), want) <= FP32_TOL
+
+
 @pytest.mark.parametrize("ggml_type", TYPES, ids=lambda t: t.name)
 def test_embedding_gathers_rows(gpuarray, ggml_type):
     fmt = fmt_of(ggml_type)
