@@ -22,9 +22,9 @@ from pydantic import BaseModel
 from runtime.backend.base import Weight
 
 #: the backend ops a forward pass is written in (runtime.backend.base.Backend)
-OPS = ("embedding", "linear", "linear_experts", "linear_experts_swiglu_oai", "rms_norm", "layer_norm", "gelu_tanh",
-       "add_bias_gelu", "add", "add_bias", "add_position_embedding", "split_columns", "rope_neox", "kv_store",
-       "attention", "moe_router", "swiglu_oai", "moe_combine")
+OPS = ("embedding", "linear", "linear_experts", "linear_experts_swiglu_oai", "rms_norm", "add_rms_norm", "layer_norm",
+       "gelu_tanh", "add_bias_gelu", "add", "add_bias", "add_position_embedding", "split_columns", "rope_neox",
+       "kv_store", "attention", "moe_router", "swiglu_oai", "moe_combine")
 
 
 class OpRow(BaseModel):

@@ -73,15 +73,16 @@ class GptOss(CausalLM):
                              [layer_capacity(layer.window, context, max_tokens_per_call) for layer in self.layers])
 
     def _forward_chunk(self, ids, positions, want):
-        b = self.backend
+        b, eps = self.backend, self.cfg.rms_eps
         x = b.embedding(self.token_embd, ids)
-        for i, layer in enumerate(self.layers):
-            x = b.add(x, self._attention(i, layer, b.rms_norm(x, layer.attn_norm, self.cfg.rms_eps), positions))
-            x = b.add(x, self._moe(layer, b.rms_norm(x, layer.ffn_norm, self.cfg.rms_eps)))
-        x = self._head_input(x, ids.shape[0], want)
-        if x is None:
-            return None
-        return b.linear(b.rms_norm(x, self.output_norm, self.cfg.rms_eps), self.lm_head)
+        h = b.rms_norm(x, self.layers[0].attn_norm, eps)
+        # each residual add runs with the norm that follows it (the next layer's, then the output norm)
+        next_norms = [layer.attn_norm for layer in self.layers[1:]] + [self.output_norm]
+        for i, (layer, next_norm) in enumerate(zip(self.layers, next_norms)):
+            x, h = b.add_rms_norm(x, self._attention(i, layer, h, positions), layer.ffn_norm, eps)
+            x, h = b.add_rms_norm(x, self._moe(layer, h), next_norm, eps)
+        h = self._head_input(h, ids.shape[0], want)
+        return None if h is None else b.linear(h, self.lm_head)
 
     def _attention(self, i: int, layer: Layer, h, positions):
         b, cfg, n = self.backend, self.cfg, h.shape[0]

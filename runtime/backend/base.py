@@ -148,6 +148,12 @@ class Backend(ABC):
         return self.swiglu_oai(self.linear_experts(x, gate, ids, gate_bias), self.linear_experts(x, up, ids, up_bias),
                                alpha, limit)
 
+    def add_rms_norm(self, x: Any, y: Any, w: Any, eps: float) -> tuple[Any, Any]:
+        """(x + y, rms_norm(x + y, w, eps)): a residual add and the norm after it. A device backend
+        may run both in one pass."""
+        total = self.add(x, y)
+        return total, self.rms_norm(total, w, eps)
+
     # -- ops (see runtime.ops_ref for the semantics) -----------------------
     rms_norm: Any
     layer_norm: Any

@@ -95,6 +95,9 @@ class CudaBackend(Backend):
             return cuda_ops.rms_norm_q8(x, w, eps, stream=stream)
         return cuda_ops.rms_norm(x, w, eps, stream=stream, out=out)
 
+    def add_rms_norm(self, x, y, w, eps: float):
+        return cuda_ops.add_rms_norm(x, y, w, eps, quantize=self._carries_int8(x))
+
     def _carries_int8(self, x) -> bool:
         return (self.int8_activations and len(x.shape) == 2 and x.shape[0] <= quant_cuda.MATVEC_MAX_ROWS
                 and x.shape[1] % 32 == 0)

@@ -21,14 +21,15 @@ KERNEL_DIR = Path(__file__).parent / "kernels"
 _THREADS = 256
 _MAX_BLOCKS = 65535
 _NORM_THREADS = 256
+_NORM_WIDE_THREADS = 1024
 _ARGMAX_THREADS = 256
 _ARGMAX_ITEMS = 8  # ARGMAX_ITEMS in kernels/moe.cu
 # attention: rows (query, head) per block and the key-split target; see kernels/attention.cu
 _ATTN_WARPS = 8
 _ATTN_TILE = 32
 _ATTN_HEAD_DIMS = (64, 128)
-_ATTN_TARGET_BLOCKS = 512
-_ATTN_MIN_KEYS_PER_SPLIT = 64
+_ATTN_TARGET_BLOCKS = 512  # also the most splits: MAX_SPLITS in kernels/attention.cu
+_ATTN_MIN_KEYS_PER_SPLIT = 64  # MIN_KEYS_PER_SPLIT in kernels/attention.cu
 
 
 @lru_cache(maxsize=None)
@@ -81,6 +82,13 @@ def _ptr(array) -> int:
 
 # -- norms --------------------------------------------------------------------------------------------
 
+def _norm_threads(d: int) -> int:
+    """Threads of the one block that normalises a row of d values: 256 take rows of up to 1024 in
+    at most 4 steps; wider rows (gpt-oss's 2880) take 1024, so that a decode step's norm, one block
+    for its one row, is not a 12-step loop on one SM."""
+    return _NORM_THREADS if d <= 4 * _NORM_THREADS else _NORM_WIDE_THREADS
+
+
 def rms_norm(x, w, eps: float, stream=None, out=None):
     """x * rsqrt(mean(x^2) + eps) * w per row of x[n, d]."""
     d = x.shape[-1]
@@ -88,7 +96,7 @@ def rms_norm(x, w, eps: float, stream=None, out=None):
     _check(w, "w", shape=(d,))
     out = _output(x, x.shape, np.float32, out)
     fn = _kernel("norms", "rms_norm", "PPPif")
-    _launch(fn, (x.size // d, 1, 1), (_NORM_THREADS, 1, 1), stream, _ptr(x), _ptr(w), _ptr(out), d, float(eps))
+    _launch(fn, (x.size // d, 1, 1), (_norm_threads(d), 1, 1), stream, _ptr(x), _ptr(w), _ptr(out), d, float(eps))
     return out
 
 
@@ -104,10 +112,31 @@ def rms_norm_q8(x, w, eps: float, stream=None):
     q = _output(x, x.shape, np.int8, None, "q")
     ds = _output(x, (n, d // 32, 2), np.float32, None, "ds")
     fn = _kernel("norms", "rms_norm_q8", "PPPPPif")
-    _launch(fn, (n, 1, 1), (_NORM_THREADS, 1, 1), stream, _ptr(x), _ptr(w), _ptr(out), _ptr(q), _ptr(ds), d,
+    _launch(fn, (n, 1, 1), (_norm_threads(d), 1, 1), stream, _ptr(x), _ptr(w), _ptr(out), _ptr(q), _ptr(ds), d,
             float(eps))
     setattr(out, INT8_ATTRIBUTE, (q, ds))
     return out
+
+
+def add_rms_norm(x, y, w, eps: float, *, quantize: bool = False, stream=None):
+    """(x + y, rms_norm(x + y, w, eps)) from one kernel, for x, y [n, d]; with ``quantize`` (d a
+    multiple of 32) the norm carries its quantize_q8 as rms_norm_q8's does."""
+    n, d = x.shape
+    _check(x, "x")
+    _check(y, "y", shape=x.shape)
+    _check(w, "w", shape=(d,))
+    if quantize and d % 32:
+        raise ValueError(f"add_rms_norm: {d} features is not a multiple of 32")
+    total = _output(x, x.shape, np.float32, None)
+    out = _output(x, x.shape, np.float32, None)
+    q = _output(x, x.shape, np.int8, None, "q") if quantize else None
+    ds = _output(x, (n, d // 32, 2), np.float32, None, "ds") if quantize else None
+    fn = _kernel("norms", "add_rms_norm", "PPPPPPPif")
+    _launch(fn, (n, 1, 1), (_norm_threads(d), 1, 1), stream, _ptr(x), _ptr(y), _ptr(total), _ptr(w), _ptr(out),
+            _ptr(q) if quantize else 0, _ptr(ds) if quantize else 0, d, float(eps))
+    if quantize:
+        setattr(out, INT8_ATTRIBUTE, (q, ds))
+    return total, out
 
 
 def layer_norm(x, w, b, eps: float, stream=None, out=None):
@@ -118,7 +147,7 @@ def layer_norm(x, w, b, eps: float, stream=None, out=None):
     _check(b, "b", shape=(d,))
     out = _output(x, x.shape, np.float32, out)
     fn = _kernel("norms", "layer_norm", "PPPPif")
-    _launch(fn, (x.size // d, 1, 1), (_NORM_THREADS, 1, 1), stream, _ptr(x), _ptr(w), _ptr(b), _ptr(out), d,
+    _launch(fn, (x.size // d, 1, 1), (_norm_threads(d), 1, 1), stream, _ptr(x), _ptr(w), _ptr(b), _ptr(out), d,
             float(eps))
     return out
 

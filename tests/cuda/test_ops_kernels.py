@@ -49,6 +49,21 @@ def test_rms_norm(ops, rng, n, d):
     assert _rel_err(got, ops_ref.rms_norm(x, w, 1e-5)) <= 1e-4
 
 
+@pytest.mark.parametrize("n, d", [(1, D_MODEL), (6, D_MODEL), (2, 100)])
+def test_add_rms_norm(ops, rng, n, d):
+    x, y, w = _randn(rng, n, d, scale=3.0), _randn(rng, n, d), _randn(rng, d)
+    total, normed = ops.add_rms_norm(_gpu(x), _gpu(y), _gpu(w), 1e-5)
+    np.testing.assert_array_equal(total.get(), x + y)
+    assert _rel_err(normed.get(), ops_ref.rms_norm(x + y, w, 1e-5)) <= 1e-4
+    assert getattr(normed, ops.INT8_ATTRIBUTE, None) is None
+    if d % 32 == 0:
+        _, quantized = ops.add_rms_norm(_gpu(x), _gpu(y), _gpu(w), 1e-5, quantize=True)
+        q, ds = getattr(quantized, ops.INT8_ATTRIBUTE)
+        want_q, want_ds = ops_ref.quantize_q8(quantized.get())
+        np.testing.assert_array_equal(q.get(), want_q)
+        np.testing.assert_allclose(ds.get(), want_ds, rtol=1e-6, atol=0)
+
+
 @pytest.mark.parametrize("n, d", [(1, 768), (5, 768), (2, D_MODEL)])
 def test_layer_norm(ops, rng, n, d):
     x, w, b = _randn(rng, n, d, scale=2.0) + 4.0, _randn(rng, d), _randn(rng, d)
@@ -150,6 +165,12 @@ def test_attention_chunked_prefill_in_ring(ops, rng):
 def test_attention_decode(ops, rng, kv_len, sliding):
     cap = WINDOW + 1 if sliding else kv_len + 3
     _check_attention(ops, rng, 1, kv_len - 1, HQ, HKV, WINDOW if sliding else 0, cap, True)
+
+
+@pytest.mark.parametrize("kv_len", [1, 70, 300])
+def test_attention_decode_early_in_a_long_cache(ops, rng, kv_len):
+    """Few keys against a cache sized for many: most key splits get no key."""
+    _check_attention(ops, rng, 1, kv_len - 1, HQ, HKV, 0, 40000, True)
 
 
 @pytest.mark.parametrize("kv_len", [1, 4096])

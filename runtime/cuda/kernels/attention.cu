@@ -13,6 +13,11 @@
 
 constexpr int WARPS = 8;
 constexpr int TILE = 32;
+// Fewest keys a split takes: a decode step early in a long cache leaves the splits past the keys
+// it has empty (they exit at once) instead of spreading a few keys over every split.
+constexpr int MIN_KEYS_PER_SPLIT = 64;
+// Most splits attention_combine merges (runtime/cuda/ops.py never asks for more).
+constexpr int MAX_SPLITS = 512;
 
 template <int DH>
 __device__ __forceinline__ void attention_rows(const float* __restrict__ q, const float* __restrict__ k_cache,
@@ -47,7 +52,7 @@ __device__ __forceinline__ void attention_rows(const float* __restrict__ q, cons
     }
     __syncthreads();
     const int span = block_last - block_first + 1;
-    const int chunk = (span + gridDim.z - 1) / gridDim.z;
+    const int chunk = max((span + gridDim.z - 1) / gridDim.z, MIN_KEYS_PER_SPLIT);
     const int split_first = block_first + blockIdx.z * chunk;
     const int split_last = min(block_last, split_first + chunk - 1);
 
@@ -141,21 +146,26 @@ __device__ __forceinline__ void attention_rows(const float* __restrict__ q, cons
 ATTENTION_KERNEL(64)
 ATTENTION_KERNEL(128)
 
-// Merge the splits of one (query, head): one block per row, one thread per output dim.
-// Splits that saw no key carry max = -inf and sum = 0 and drop out.
+// Merge the splits (at most MAX_SPLITS) of one (query, head): one block per row, one thread per
+// output dim; the splits' (max, sum) pairs are read once into shared memory. Splits that saw no
+// key carry max = -inf and sum = 0 and drop out.
 extern "C" __global__ void attention_combine(const float* __restrict__ partials, const float* __restrict__ sinks,
                                              float* __restrict__ out, int rows, int hq, int dh, int splits) {
+    __shared__ float2 split_stats[MAX_SPLITS];
     const int row = blockIdx.x, d = threadIdx.x;
-    const float* stats = partials + (size_t)splits * rows * dh;
+    const float2* stats = reinterpret_cast<const float2*>(partials + (size_t)splits * rows * dh);
+    for (int s = threadIdx.x; s < splits; s += blockDim.x) split_stats[s] = stats[(size_t)s * rows + row];
+    __syncthreads();
     float peak = sinks != nullptr ? sinks[row % hq] : -INFINITY;
-    for (int s = 0; s < splits; ++s) peak = fmaxf(peak, stats[((size_t)s * rows + row) * 2]);
+    for (int s = 0; s < splits; ++s) peak = fmaxf(peak, split_stats[s].x);
     float denom = sinks != nullptr ? __expf(sinks[row % hq] - peak) : 0.f;
     float acc = 0.f;
+#pragma unroll 4
     for (int s = 0; s < splits; ++s) {
-        const float split_max = stats[((size_t)s * rows + row) * 2];
-        if (split_max == -INFINITY) continue;
-        const float w = __expf(split_max - peak);
-        denom += w * stats[((size_t)s * rows + row) * 2 + 1];
+        const float2 st = split_stats[s];
+        if (st.x == -INFINITY) continue;
+        const float w = __expf(st.x - peak);
+        denom += w * st.y;
         acc += w * partials[((size_t)s * rows + row) * dh + d];
     }
     out[(size_t)row * dh + d] = acc / denom;
