@@ -35,9 +35,23 @@ class ReplayingBackend(CpuBackend):
         return self.recordings[-1]
 
 
+def synthetic(tmp_path, preset: str):
+    return write_synthetic(registry().synthetic_preset(preset), tmp_path / f"{preset}.gguf", seed=3)
+
+
+def recording_runner(tmp_path, record: bool):
+    """(runner on a ReplayingBackend that records decode steps or not, the same model on the CPU,
+    that backend), for gpt-oss-tiny."""
+    path = synthetic(tmp_path, "gpt-oss-tiny")
+    backend = ReplayingBackend()
+    model = runner(path, backend)
+    model._step = None if record else False
+    return model, runner(path, CpuBackend()), backend
+
+
 @pytest.mark.parametrize("preset", ["gpt-oss-tiny", "gpt2-tiny", "gemma3-tiny"])
 def test_replayed_decode_equals_op_by_op(preset, tmp_path):
-    path = write_synthetic(registry().synthetic_preset(preset), tmp_path / f"{preset}.gguf", seed=3)
+    path = synthetic(tmp_path, preset)
     backend = ReplayingBackend()
     replayed, plain = runner(path, backend), runner(path, CpuBackend())
     prompt = [1, 5, 9, 2]
@@ -49,7 +63,7 @@ def test_replayed_decode_equals_op_by_op(preset, tmp_path):
 
 
 def test_a_failed_step_is_recorded_again(tmp_path):
-    path = write_synthetic(registry().synthetic_preset("gpt2-tiny"), tmp_path / "m.gguf", seed=3)
+    path = synthetic(tmp_path, "gpt2-tiny")
     backend = ReplayingBackend()
     model = runner(path, backend)
     model.forward([1, 2, 3])
@@ -67,7 +81,7 @@ def test_a_failed_step_is_recorded_again(tmp_path):
 
 
 def test_a_refused_recording_falls_back_to_op_by_op(tmp_path):
-    path = write_synthetic(registry().synthetic_preset("gpt2-tiny"), tmp_path / "m.gguf", seed=3)
+    path = synthetic(tmp_path, "gpt2-tiny")
     backend = ReplayingBackend()
     backend.record = lambda call: None
     model, plain = runner(path, backend), runner(path, CpuBackend())
@@ -85,10 +99,7 @@ def plain_greedy(model, prompt, n):
 
 @pytest.mark.parametrize("record", [True, False], ids=["replayed", "op-by-op"])
 def test_forward_greedy_is_the_argmax_of_the_logits(record, tmp_path):
-    path = write_synthetic(registry().synthetic_preset("gpt-oss-tiny"), tmp_path / "m.gguf", seed=3)
-    backend = ReplayingBackend()
-    model, plain = runner(path, backend), runner(path, CpuBackend())
-    model._step = None if record else False
+    model, plain, backend = recording_runner(tmp_path, record)
     want = np.argmax(greedy(plain, [1, 5, 9, 2], 6), axis=-1).tolist()
     assert plain_greedy(model, [1, 5, 9, 2], 7) == want and model.position == 10
     assert len(backend.recordings) == (1 if record else 0)
@@ -96,10 +107,7 @@ def test_forward_greedy_is_the_argmax_of_the_logits(record, tmp_path):
 
 @pytest.mark.parametrize("record", [True, False], ids=["replayed", "op-by-op"])
 def test_greedy_tokens_run_ahead_yet_leave_the_runner_as_if_fed_one_by_one(record, tmp_path):
-    path = write_synthetic(registry().synthetic_preset("gpt-oss-tiny"), tmp_path / "m.gguf", seed=3)
-    backend = ReplayingBackend()
-    model, plain = runner(path, backend), runner(path, CpuBackend())
-    model._step = None if record else False
+    model, plain, backend = recording_runner(tmp_path, record)
     prompt = [1, 5, 9, 2]
     want = plain_greedy(plain, prompt, 9)
     model.reset()
@@ -116,7 +124,7 @@ def test_greedy_tokens_run_ahead_yet_leave_the_runner_as_if_fed_one_by_one(recor
 
 
 def test_greedy_tokens_stop_at_the_end_of_the_context(tmp_path):
-    path = write_synthetic(registry().synthetic_preset("gpt2-tiny"), tmp_path / "m.gguf", seed=3)
+    path = synthetic(tmp_path, "gpt2-tiny")
     model = runner(path, ReplayingBackend())
     model.reset()
     prompt = list(range(1, model.context_length - 2))
@@ -128,7 +136,7 @@ def test_greedy_tokens_stop_at_the_end_of_the_context(tmp_path):
 def test_a_failed_greedy_step_leaves_the_runner_usable(tmp_path):
     """A step that fails while greedy_tokens runs ahead: the error reaches the caller, the runner
     stands after the tokens handed out but the last, and the step is recorded again next time."""
-    path = write_synthetic(registry().synthetic_preset("gpt2-tiny"), tmp_path / "m.gguf", seed=3)
+    path = synthetic(tmp_path, "gpt2-tiny")
     backend = ReplayingBackend()
     model, plain = runner(path, backend), runner(path, CpuBackend())
     want = plain_greedy(plain, [1, 2, 3], 6)
