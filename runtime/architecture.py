@@ -48,6 +48,13 @@ def attention_partials_bytes(head_dim: int) -> int:
     return 4 * _ATTENTION_PARTIAL_ROWS * (head_dim + 2)
 
 
+def int8_copy_bytes(n_values: int) -> int:
+    """Bytes of the CUDA backend's int8 quantization of a product's input of ``n_values`` floats
+    (one byte a value, a float pair per 32), alive while the product runs; for adapters'
+    :meth:`workspace_bytes`."""
+    return n_values + n_values // 32 * 8
+
+
 class ArchitectureAdapter(ABC):
     """Serves one or more ``general.architecture`` strings.
 

@@ -106,7 +106,6 @@ class QuantFormat(ABC):
 
         return quant_cuda.linear_experts(self, x, w, ids, in_features, bias=bias, stream=stream, out=out)
 
-
     def cuda_matvec_q8(self, xq, xds, w, in_features: int, *, bias=None, stream=None, out=None):
         """``cuda_matvec`` from int8 activations (``runtime.cuda.ops.quantize_q8``), dp4a products."""
         from runtime import quant_cuda
@@ -119,6 +118,17 @@ class QuantFormat(ABC):
 
         return quant_cuda.matvec_q8_experts(self, xq, xds, w, ids, in_features, bias=bias, stream=stream, out=out)
 
+    def cuda_matmul_q8(self, xq, xds, w, in_features: int, *, stream=None, out=None):
+        """``cuda_matmul`` from int8 activations, on int8 tensor cores (any number of rows)."""
+        from runtime import quant_cuda
+
+        return quant_cuda.matmul_q8(self, xq, xds, w, in_features, stream=stream, out=out)
+
+    def cuda_matmul_q8_experts(self, xq, xds, w, ids, in_features: int, *, stream=None, out=None):
+        """The MoE projection of ``cuda_linear_experts`` from int8 activations, on int8 tensor cores."""
+        from runtime import quant_cuda
+
+        return quant_cuda.matmul_q8_experts(self, xq, xds, w, ids, in_features, stream=stream, out=out)
 
     def cuda_matvec_q8_experts_swiglu(self, xq, xds, w_gate, w_up, ids, in_features: int, *, gate_bias=None,
                                       up_bias=None, alpha: float = 1.702, limit: float = 7.0, stream=None, out=None):

@@ -16,12 +16,15 @@ from runtime.cuda.ops import forget_int8
 
 #: Largest number of activation rows the fused matvec kernel takes in one launch.
 MATVEC_MAX_ROWS = 8
-#: Must match MV_WARPS, mv_rows_per_warp, MM_BM, MM_BN and MM_THREADS in quant_kernels.cuh.
+#: Must match MV_WARPS, mv_rows_per_warp, MM_BM, MM_BN and MM_THREADS in quant_kernels.cuh, and
+#: MQ_BN and MQ_THREADS in q8_matmul.cuh.
 _MV_WARPS = 4
 _MV_ROWS_PER_WARP = {1: 1, 2: 1, 4: 1, 8: 1}
 _MM_BM = 64
 _MM_BN = 64
 _MM_THREADS = 128
+_MQ_BN = 128
+_MQ_THREADS = 256
 _DEQUANT_THREADS = 256
 _MAX_GRID_X = 2**31 - 1
 
@@ -34,6 +37,8 @@ _SIGNATURES = {
     "matvec_q8_experts_swiglu": "PPPPPPPPiiiiiiiff",
     "matmul": "PPPiiii",
     "matmul_experts": "PPPPiiiiiii",
+    "matmul_q8": "PPPPiiii",
+    "matmul_q8_experts": "PPPPPiiiiiii",
 }
 _DEQUANT_SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float16): "f16", "bfloat16": "bf16"}
 
@@ -45,10 +50,23 @@ def _prepared(fmt, kernel_name: str, signature: str):
     return fn
 
 
-def _launch(fmt, kernel_name: str, kind: str, grid, block, stream, *args) -> None:
+def _launch(fmt, kernel_name: str, kind: str, grid, block, stream, *args, shared_size: int = 0) -> None:
     fn = _prepared(fmt, kernel_name, _SIGNATURES[kind])
     fn.prepared_async_call(grid, block, stream or device.stream(),
-                           *(a if isinstance(a, float) else int(a) for a in args))
+                           *(a if isinstance(a, float) else int(a) for a in args), shared_size=shared_size)
+
+
+@lru_cache(maxsize=None)
+def _q8_matmul_shared_bytes(fmt) -> int:
+    """Dynamic shared memory of the format's int8 tensor-core kernels (MQSmem<F>::BYTES, beyond the
+    default 48 KiB), which they are allowed here once."""
+    from pycuda import driver
+
+    nbytes = device.global_int(fmt.cuda_sources()[0], f"{fmt.cuda_prefix}_matmul_q8_smem_bytes")
+    for name in ("matmul_q8", "matmul_q8_experts"):
+        _prepared(fmt, name, _SIGNATURES[name]).set_attribute(
+            driver.function_attribute.MAX_DYNAMIC_SHARED_SIZE_BYTES, nbytes)
+    return nbytes
 
 
 def _empty(shape, dtype, out):
@@ -180,6 +198,21 @@ def matmul(fmt, x, w, in_features: int, *, stream=None, out=None):
     return out
 
 
+def matmul_q8(fmt, xq, xds, w, in_features: int, *, stream=None, out=None):
+    """The prefill product on int8 activations (formats with ``int8_activations``): int8 tensor
+    cores (runtime/cuda/include/q8_matmul.cuh), any number of rows."""
+    row_bytes = _check_weight(fmt, w, in_features, 2)
+    n, n_out = xq.shape[0], w.shape[0]
+    _check_q8(xq, xds, in_features, (n,))
+    out = _empty((n, n_out), np.float32, out)
+    if n:
+        grid = (-(-n_out // _MM_BM), -(-n // _MQ_BN), 1)
+        _launch(fmt, "matmul_q8", "matmul_q8", grid, (_MQ_THREADS, 1, 1), stream,
+                xq.gpudata, xds.gpudata, w.gpudata, out.gpudata, row_bytes, in_features, n_out, n,
+                shared_size=_q8_matmul_shared_bytes(fmt))
+    return out
+
+
 def linear(fmt, x, w, in_features: int, *, stream=None, out=None):
     fn = matvec if x.shape[0] <= MATVEC_MAX_ROWS else matmul
     return fn(fmt, x, w, in_features, stream=stream, out=out)
@@ -232,6 +265,21 @@ def matvec_q8_experts_swiglu(fmt, xq, xds, w_gate, w_up, ids, in_features: int, 
                 (_MV_WARPS * 32, 1, 1), stream, xq.gpudata, xds.gpudata, w_gate.gpudata, w_up.gpudata, ids.gpudata,
                 *biases, out.gpudata, n_out * row_bytes, row_bytes, in_features, n_out, k, x_rows, n_experts,
                 float(alpha), float(limit))
+    return out
+
+
+def matmul_q8_experts(fmt, xq, xds, w, ids, in_features: int, *, stream=None, out=None):
+    """The expert product of ``linear_experts``'s matmul variant on int8 activations xq [n_tok, 1 or
+    k, in]: int8 tensor cores, only the selected experts read. Pairs with an invalid id are left
+    unwritten."""
+    row_bytes, n_experts, n_out, n_tok = _check_experts(fmt, w, ids, in_features)
+    k, x_rows = _check_q8_experts_input(xq, xds, ids, in_features)
+    out = _empty((n_tok, k, n_out), np.float32, out)
+    if n_tok:
+        _launch(fmt, "matmul_q8_experts", "matmul_q8_experts", (-(-n_out // _MM_BM), n_experts, 1),
+                (_MQ_THREADS, 1, 1), stream, xq.gpudata, xds.gpudata, w.gpudata, ids.gpudata, out.gpudata,
+                n_out * row_bytes, row_bytes, in_features, n_out, n_tok, k, x_rows,
+                shared_size=_q8_matmul_shared_bytes(fmt))
     return out
 
 

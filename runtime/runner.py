@@ -11,9 +11,10 @@ from runtime.errors import GenerationError
 from runtime.gguf.reader import GGUFFile
 
 #: Prefill is run in chunks of at most this many tokens (sliding-window rings are sized for it).
-#: 512, like llama.cpp's default micro-batch: a chunk gives each of gpt-oss's 32 experts about 64
-#: tokens, one full tile of the tensor-core expert product, so each weight tile is decoded for
-#: twice as many tokens as with 256.
+#: 512, like llama.cpp's default micro-batch. Larger chunks give each MoE expert more tokens per
+#: weight tile (gpt-oss-20b pp2048 on an H200: 7193 tokens/s at 512, 9531 at 2048), but a call that
+#: returns every position's logits then holds 2048 x vocab floats (1.6 GB for gpt-oss), which the
+#: memory plan counts for every load: see docs/PERFORMANCE.md.
 MAX_TOKENS_PER_CALL = 512
 
 

@@ -10,7 +10,7 @@ from plugins.llama.cuda_ops import WIDE_HEAD_DIMS
 from plugins.llama.gemma3 import Gemma3
 from plugins.llama.model import Llama
 from plugins.llama.weights import llama_weight_table
-from runtime.architecture import ArchitectureAdapter, WeightSpec, attention_partials_bytes
+from runtime.architecture import ArchitectureAdapter, WeightSpec, attention_partials_bytes, int8_copy_bytes
 from runtime.backend import Backend, get_backend
 from runtime.errors import ConfigError
 from runtime.gguf.reader import GGUFFile
@@ -36,11 +36,12 @@ class LlamaFamilyAdapter(ArchitectureAdapter):
         output projection (3 x hidden), q before/after RoPE and norm plus the attention output (4 x q
         width), k and v before/after RoPE and norm (4 x kv width), plus the shared attention's split-K
         partials (the wide-head kernel has none). MLP: x, its norm, gate, up, the activation (3 x ffn)
-        and down. Head: x, its norm, the logits."""
+        and down. Head: x, its norm, the logits. Plus an int8 copy of the widest product input."""
         n, h = max_tokens_per_call, config.hidden_size
         partials = 0 if config.head_dim in WIDE_HEAD_DIMS else attention_partials_bytes(config.head_dim)
-        attention = n * (3 * h + 4 * config.q_dim + 4 * config.kv_dim) * 4 + partials
-        mlp = n * (3 * h + 3 * config.ffn) * 4
+        attention = (n * (3 * h + 4 * config.q_dim + 4 * config.kv_dim) * 4 + partials
+                     + int8_copy_bytes(n * max(h, config.q_dim)))
+        mlp = n * (3 * h + 3 * config.ffn) * 4 + int8_copy_bytes(n * config.ffn)
         head = n * (2 * h + config.vocab_size) * 4
         return max(attention, mlp, head) + n * 2 * 4  # + token ids and positions
 

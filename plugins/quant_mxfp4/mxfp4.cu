@@ -1,6 +1,6 @@
 // MXFP4 (ggml type 39): 32 weights in 17 bytes: E8M0 exponent e, then 16 bytes whose byte j holds
 // weight j (low nibble) and weight j + 16 (high nibble). Nibble -> twice the E2M1 value, times 2^(e - 128).
-#include "quant_kernels.cuh"
+#include "q8_matmul.cuh"
 
 struct MXFP4 {
     static constexpr int QK = 32, BYTES = 17, GW = 8, NG = QK / GW, TILE_K = 64;
@@ -58,6 +58,7 @@ struct MXFP4 {
     // bits of each nibble index the magnitudes {0,1,2,3,4,6,8,12} and their negatives, the sign bit
     // picks between the two; nibble order (4k, 16+4k, 4k+1, ...) is then sorted into words.
     static constexpr int UNITS = 1;
+    static constexpr bool HAS_MIN = false;
     static __device__ __forceinline__ void unpack_q8(const uint8_t* blk, int, int (&q)[8], float& d, float& m) {
         int w[4];
         plugrt::lds_words_any<4>(blk + 1, w);
@@ -82,3 +83,4 @@ struct MXFP4 {
 
 PLUGRT_QUANT_KERNELS(mxfp4, MXFP4)
 PLUGRT_Q8_KERNELS(mxfp4, MXFP4)
+PLUGRT_Q8_MATMUL_KERNELS(mxfp4, MXFP4)

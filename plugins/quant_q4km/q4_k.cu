@@ -1,7 +1,7 @@
 // Q4_K: 256 weights in 144 bytes: fp16 d, fp16 dmin, 12 bytes of eight 6-bit (scale, min) pairs,
 // 128 bytes of 4-bit q. Byte l of 32-byte chunk c holds weight 64c + l (low nibble, sub-block 2c)
 // and weight 64c + 32 + l (high nibble, sub-block 2c + 1). w = (d * sc_j) * q - (dmin * m_j).
-#include "quant_kernels.cuh"
+#include "q8_matmul.cuh"
 
 struct Q4_K {
     static constexpr int QK = 256, BYTES = 144, GW = 8, NG = QK / GW, TILE_K = 64;
@@ -61,6 +61,7 @@ struct Q4_K {
     // Unit u = sub-block u: the low (u even) or high (u odd) nibbles of chunk u / 2, whose bytes are
     // 4-byte aligned as in decode.
     static constexpr int UNITS = QK / 32;
+    static constexpr bool HAS_MIN = true;
     static __device__ __forceinline__ void unpack_q8(const uint8_t* blk, int u, int (&q)[8], float& d, float& m) {
         const uint8_t* qs = blk + 16 + 32 * (u >> 1);
         const int shift = 4 * (u & 1);
@@ -75,3 +76,4 @@ struct Q4_K {
 
 PLUGRT_QUANT_KERNELS(q4_k, Q4_K)
 PLUGRT_Q8_KERNELS(q4_k, Q4_K)
+PLUGRT_Q8_MATMUL_KERNELS(q4_k, Q4_K)

@@ -1,7 +1,7 @@
 // Q5_0: 32 weights in 22 bytes: fp16 scale d, 32 high bits qh (uint32, bit j for weight j), then 16
 // bytes whose byte j holds the low 4 bits of weight j (low nibble) and of weight j + 16 (high nibble).
 // w = ((low | high << 4) - 16) * d.
-#include "quant_kernels.cuh"
+#include "q8_matmul.cuh"
 
 struct Q5_0 {
     static constexpr int QK = 32, BYTES = 22, GW = 8, NG = QK / GW, TILE_K = 64;
@@ -38,6 +38,7 @@ struct Q5_0 {
     // The 32 weights as int8 (value - 16): the low nibble, with 0xF0 above it where the high bit is
     // clear (n - 16 = n | 0xF0 as a byte for n < 16).
     static constexpr int UNITS = 1;
+    static constexpr bool HAS_MIN = false;
     static __device__ __forceinline__ void unpack_q8(const uint8_t* blk, int, int (&q)[8], float& d, float& m) {
         const uint32_t clear = ~plugrt::lds_u32_any(blk + 2);
         int w[4];
@@ -54,3 +55,4 @@ struct Q5_0 {
 
 PLUGRT_QUANT_KERNELS(q5_0, Q5_0)
 PLUGRT_Q8_KERNELS(q5_0, Q5_0)
+PLUGRT_Q8_MATMUL_KERNELS(q5_0, Q5_0)

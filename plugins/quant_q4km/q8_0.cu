@@ -1,5 +1,5 @@
 // Q8_0: 32 weights in 34 bytes: fp16 scale d, then 32 int8 q; w = q * d.
-#include "quant_kernels.cuh"
+#include "q8_matmul.cuh"
 
 struct Q8_0 {
     static constexpr int QK = 32, BYTES = 34, GW = 8, NG = QK / GW, TILE_K = 64;
@@ -28,6 +28,7 @@ struct Q8_0 {
     }
 
     static constexpr int UNITS = 1;
+    static constexpr bool HAS_MIN = false;
     static __device__ __forceinline__ void unpack_q8(const uint8_t* blk, int, int (&q)[8], float& d, float& m) {
         plugrt::lds_words_any<8>(blk + 2, q);
         d = plugrt::ld_half(blk);
@@ -37,3 +38,4 @@ struct Q8_0 {
 
 PLUGRT_QUANT_KERNELS(q8_0, Q8_0)
 PLUGRT_Q8_KERNELS(q8_0, Q8_0)
+PLUGRT_Q8_MATMUL_KERNELS(q8_0, Q8_0)

@@ -46,9 +46,10 @@ class CudaBackend(Backend):
     argmax = staticmethod(cuda_ops.argmax)
 
     def __init__(self, reg=None, allocator=None, *, int8_activations: bool | None = None):
-        """``int8_activations``: decode-size products (up to 8 rows) of formats that offer it run on
-        activations quantized to int8 per 32 values (dp4a), as llama.cpp does; False keeps them in
-        float32. Default: on, unless the environment sets ``PLUGRT_INT8_ACTIVATIONS=0``."""
+        """``int8_activations``: the products of formats that offer it run on activations quantized
+        to int8 per 32 values, as llama.cpp does (dp4a matvec kernels up to 8 rows, int8 tensor
+        cores beyond); False keeps them in float32 (fp16 tensor cores beyond 8 rows). Default: on,
+        unless the environment sets ``PLUGRT_INT8_ACTIVATIONS=0``."""
         device.context()  # BackendUnavailableError when there is no usable GPU
         super().__init__(reg, allocator)
         from pycuda import driver, gpuarray
@@ -184,10 +185,14 @@ class CudaBackend(Backend):
         return self.int8_activations and w.fmt.int8_activations
 
     def linear(self, x, w: Weight, bias=None):
-        """Up to 8 rows: a matvec kernel with the bias added in it; more: the tensor-core matmul."""
+        """Up to 8 rows: a matvec kernel with the bias added in it; more: a tensor-core matmul."""
         out = self._output((x.shape[0], w.shape[0]))
         if x.shape[0] > quant_cuda.MATVEC_MAX_ROWS:
-            y = w.fmt.cuda_matmul(x, w.data, w.in_features, out=out)
+            if self._on_int8(w):
+                xq, xds = self._int8(x)
+                y = w.fmt.cuda_matmul_q8(xq, xds, w.data, w.in_features, out=out)
+            else:
+                y = w.fmt.cuda_matmul(x, w.data, w.in_features, out=out)
             return y if bias is None else cuda_ops.add_bias(y, bias, out=y)
         if self._on_int8(w):
             xq, xds = self._int8(x)
@@ -200,9 +205,12 @@ class CudaBackend(Backend):
     def _experts(self, x, w: Weight, ids, bias=None):
         """``bias``: float32 [E, out] on the device (added by the matvec kernels only)."""
         out = self._output((*ids.shape, w.shape[1]))
-        if ids.shape[0] <= quant_cuda.MATVEC_MAX_ROWS and self._on_int8(w):
+        if self._on_int8(w):
             xq, xds = self._int8(x)
-            return w.fmt.cuda_matvec_q8_experts(xq, xds, w.data, ids, w.in_features, bias=bias, out=out)
+            if ids.shape[0] <= quant_cuda.MATVEC_MAX_ROWS:
+                return w.fmt.cuda_matvec_q8_experts(xq, xds, w.data, ids, w.in_features, bias=bias, out=out)
+            if bias is None:
+                return w.fmt.cuda_matmul_q8_experts(xq, xds, w.data, ids, w.in_features, out=out)
         return w.fmt.cuda_linear_experts(x, w.data, ids, w.in_features, bias=bias, out=out)
 
     def linear_experts(self, x, w: Weight, ids, bias: Weight | None = None):

@@ -75,3 +75,14 @@ def _module(source: CudaSource):
 def kernel(source: CudaSource, name: str):
     """The compiled kernel ``name`` from ``source``; each source compiles once per process."""
     return _module(source).get_function(name)
+
+
+def global_int(source: CudaSource, name: str) -> int:
+    """The value of ``source``'s ``extern "C" __device__ int name`` (a size the kernels define)."""
+    import numpy as np
+    import pycuda.driver as drv
+
+    ptr, _ = _module(source).get_global(name)
+    value = np.zeros(1, np.int32)
+    drv.memcpy_dtoh(value, ptr)
+    return int(value[0])

@@ -73,10 +73,11 @@ def test_cuda_matches_cpu(kind, dtype, experts, chunk, cuda, tmp_path):
     assert greedy(gpu_run, prompt, 32) == greedy(cpu_run, prompt, 32)
 
 
-@pytest.mark.parametrize("chunk", [8, 1])
+@pytest.mark.parametrize("chunk", [8, 1, 64])
 def test_int8_activations_stay_close_to_cpu(chunk, cuda, tmp_path):
-    """Calls of at most 8 tokens put every Q8_0 product on the int8-activation kernels. A dense
-    model, since a tiny random MoE flips near-tied routing decisions under any 0.5% error."""
+    """Every Q8_0 product on int8 activations: the dp4a matvec kernels in calls of at most 8 tokens,
+    the int8 tensor-core matmul in calls of 64. A dense model, since a tiny random MoE flips
+    near-tied routing decisions under any 0.5% error."""
     hf_tiny.build("gpt2", tmp_path / "hf")
     path = convert_hf(tmp_path / "hf", tmp_path / "m.gguf", dtype="q8_0", expert_type="f32")
     int8 = get_backend("cuda", int8_activations=True)

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.cuda
 INT8_TYPES = [GGMLType.MXFP4, GGMLType.Q8_0, GGMLType.Q5_0, GGMLType.Q4_K]
 FP32_TOL = 1e-3
 INT8_ACTIVATION_TOL = 1e-2
+FP16_MMA_TOL = 5e-3  # the float32-activation path beyond 8 rows: fp16 tensor cores (test_quant_kernels)
 
 
 def ops():
@@ -89,11 +90,13 @@ def test_lm_head_sized_matvec(gpuarray, ggml_type):
 
 
 def experts_reference(fmt, raw, x, ids):
+    """float64 out[t, j] = W[ids[t, j]] @ x[t, 0 or j], for valid ids."""
     n_tok, k = ids.shape
-    want = np.empty((n_tok, k, raw.shape[1]))
-    for t in range(n_tok):
-        for j in range(k):
-            want[t, j] = fmt.dequantize(raw[ids[t, j]]).astype(np.float64) @ x[t, 0 if x.shape[1] == 1 else j]
+    want = np.zeros((n_tok, k, raw.shape[1]))
+    xs = np.broadcast_to(x, (n_tok, k, x.shape[2]))
+    for e in np.unique(ids):
+        chose = ids == e
+        want[chose] = xs[chose].astype(np.float64) @ fmt.dequantize(raw[e]).astype(np.float64).T
     return want
 
 
@@ -118,6 +121,43 @@ def test_experts(gpuarray, ggml_type, n_experts, k, out_features, in_features):
             with_bias = fmt.cuda_matvec_q8_experts(xq, xds, w, gpuarray.to_gpu(ids), in_features,
                                                    bias=gpuarray.to_gpu(bias)).get()
             np.testing.assert_allclose(with_bias, got + bias[ids], rtol=1e-6, atol=1e-6)
+
+
+# Prefill products on int8 tensor cores: rows not a multiple of the 64-row tile, tokens not a
+# multiple of the 64-token tile, an odd number of 32-column units (96 columns) in a 64-column step.
+@pytest.mark.parametrize("ggml_type", INT8_TYPES, ids=lambda t: t.name)
+@pytest.mark.parametrize("out_features,in_features", [(2880, 2880), (640, 2048), (1000, 512), (130, 96)])
+def test_matmul(gpuarray, ggml_type, out_features, in_features):
+    fmt = registry().quant_format(ggml_type)
+    in_features = cols_for(fmt, in_features)
+    raw = fmt.random(np.random.default_rng(12), (out_features, in_features), 0.02)
+    ref_w = fmt.dequantize(raw).astype(np.float64)
+    w = gpuarray.to_gpu(raw)
+    rng = np.random.default_rng(13)
+    for n in (9, 64, 200):
+        x = rng.standard_normal((n, in_features)).astype(np.float32)
+        xq, xds, x_stood = quantized(gpuarray, x)
+        got = fmt.cuda_matmul_q8(xq, xds, w, in_features).get()
+        assert got.shape == (n, out_features)
+        assert rel_err(got, x_stood @ ref_w.T) <= FP32_TOL
+
+
+@pytest.mark.parametrize("ggml_type", INT8_TYPES, ids=lambda t: t.name)
+@pytest.mark.parametrize("n_experts, k, out_features, in_features, n_tok",
+                         [(8, 2, 200, 512, 40), (32, 4, 5760, 2880, 512), (32, 4, 2880, 2880, 100)])
+def test_matmul_experts(gpuarray, ggml_type, n_experts, k, out_features, in_features, n_tok):
+    fmt = registry().quant_format(ggml_type)
+    in_features = cols_for(fmt, in_features)
+    raw = fmt.random(np.random.default_rng(14), (n_experts, out_features, in_features), 0.02)
+    w = gpuarray.to_gpu(raw)
+    rng = np.random.default_rng(15)
+    ids = np.stack([rng.choice(n_experts, k, replace=False) for _ in range(n_tok)]).astype(np.int32)
+    for x_rows in (1, k):
+        x = rng.standard_normal((n_tok, x_rows, in_features)).astype(np.float32)
+        xq, xds, x_stood = quantized(gpuarray, x)
+        got = fmt.cuda_matmul_q8_experts(xq, xds, w, gpuarray.to_gpu(ids), in_features).get()
+        assert got.shape == (n_tok, k, out_features)
+        assert rel_err(got, experts_reference(fmt, raw, x_stood, ids)) <= FP32_TOL
 
 
 @pytest.mark.parametrize("ggml_type", [GGMLType.MXFP4, GGMLType.Q8_0], ids=lambda t: t.name)
@@ -153,24 +193,26 @@ def test_expert_rows_of_invalid_ids_are_zero(gpuarray, ggml_type):
 
 
 def test_backend_takes_int8_path_only_where_asked(gpuarray):
-    """CudaBackend(int8_activations=...) picks the kernels: int8 for up to 8 rows of a format
-    that has them, float32 otherwise (the two differ by about the quantization error)."""
+    """CudaBackend(int8_activations=...) picks the kernels: int8 (matvec up to 8 rows, tensor cores
+    beyond) for a format that has them, float32 otherwise (the two differ by about the quantization
+    error)."""
     from runtime.backend import get_backend
     from runtime.backend.base import Weight
 
     fmt = registry().quant_format(GGMLType.Q8_0)
     raw = fmt.random(np.random.default_rng(7), (640, 2048), 0.02)
     ref_w = fmt.dequantize(raw).astype(np.float64)
-    x = np.random.default_rng(8).standard_normal((4, 2048)).astype(np.float32)
-    exact, x_stood = x.astype(np.float64) @ ref_w.T, quantized(gpuarray, x)[2] @ ref_w.T
-    results = {}
-    for flag in (True, False):
-        backend = get_backend("cuda", int8_activations=flag)
-        w = Weight("w", (640, 2048), fmt, gpuarray.to_gpu(raw))
-        results[flag] = backend.numpy(backend.linear(backend.tensor(x), w))
-    assert rel_err(results[True], x_stood) <= FP32_TOL
-    assert rel_err(results[False], exact) <= FP32_TOL
-    assert rel_err(results[True], exact) > rel_err(results[False], exact)
+    for n in (4, 20):
+        x = np.random.default_rng(8).standard_normal((n, 2048)).astype(np.float32)
+        exact, x_stood = x.astype(np.float64) @ ref_w.T, quantized(gpuarray, x)[2] @ ref_w.T
+        results = {}
+        for flag in (True, False):
+            backend = get_backend("cuda", int8_activations=flag)
+            w = Weight("w", (640, 2048), fmt, gpuarray.to_gpu(raw))
+            results[flag] = backend.numpy(backend.linear(backend.tensor(x), w))
+        assert rel_err(results[True], x_stood) <= FP32_TOL
+        assert rel_err(results[False], exact) <= (FP32_TOL if n <= 8 else FP16_MMA_TOL)
+        assert rel_err(results[True], exact) > rel_err(results[False], exact)
 
 
 def test_rms_norm_carries_its_quantization(gpuarray):

@@ -20,6 +20,10 @@ from runtime.synth import write_synthetic  # noqa: E402
 
 pytestmark = pytest.mark.cuda
 TOL = 2e-3
+#: Logits of the default CUDA path (every product on int8 activations, prefill and decode, about 0.5%
+#: each) against the float32 CPU run, as a fraction of the largest logit: 7 random layers of
+#: gemma3-tiny reach 4.8% at the worst of 40960 logits.
+INT8_LOGIT_TOL = 6e-2
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +79,7 @@ def test_synthetic_preset_matches_cpu(cuda, tmp_path, preset):
     logits = {name: np.concatenate([r.forward(ids[:36]), *(r.forward([t]) for t in ids[36:])])
               for name, r in runners.items()}
     scale = np.abs(logits["cpu"]).max()
-    np.testing.assert_allclose(logits["cuda"], logits["cpu"], atol=3e-2 * scale, rtol=0)
+    np.testing.assert_allclose(logits["cuda"], logits["cpu"], atol=INT8_LOGIT_TOL * scale, rtol=0)
     agree = (logits["cuda"].argmax(-1) == logits["cpu"].argmax(-1)).mean()
     assert agree >= 0.9, f"{preset}: argmax agrees on {agree:.0%} of positions"
 

@@ -31,6 +31,10 @@ pytestmark = pytest.mark.cuda
 #: Fraction of behaviour prompts whose first N greedy tokens must agree on CUDA. The fp16
 #: tensor-core prefill can flip a near-tied argmax (or a MoE routing choice) of a model.
 CUDA_THRESHOLD = 10 / 12
+#: Median relative logit error of the default CUDA path (every product on int8 activations) on 18
+#: layers of random Gemma-shaped weights, which amplify it: 2.4% measured on an H200 (2026-11-29).
+#: The real Gemma file's bars (greedy tokens, top-1, KL) are the ones above.
+SYNTHETIC_INT8_REL_ERR = 0.03
 GEMMA_FIRST_N = 16
 
 
@@ -118,7 +122,8 @@ def gemma_path():
 
 
 def test_gemma3_q4_k_m_cuda_vs_f32_reference(gemma_path):
-    """The default CUDA path (int8 activations in decode, fp16 tensor cores in prefill) on real weights."""
+    """The default CUDA path (int8 activations: dp4a in decode, int8 tensor cores in prefill) on real
+    weights."""
     import runtime
 
     tested, reference = runtime.load(gemma_path, device="cuda"), runtime.load(gemma_path, device="cpu")
@@ -152,4 +157,4 @@ def test_gemma3_270m_shapes_synthetic_cuda_vs_f32_reference(tmp_path):
     reference = runtime.load(path, device="cpu", context_length=512)
     report = compare_models(tested, reference, load_prompts(behavior.PROMPTS))
     print(format_report(report))
-    assert report.rel_err.percentiles["p50"] < 0.01 and report.top1_agreement > 0.9
+    assert report.rel_err.percentiles["p50"] < SYNTHETIC_INT8_REL_ERR and report.top1_agreement > 0.9

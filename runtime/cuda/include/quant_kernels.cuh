@@ -276,6 +276,7 @@ __device__ __forceinline__ void matvec_experts(const float* x, const uint8_t* w,
 // and the pair (dx, dx * sum qx).
 // A format that offers
 //   UNITS    32-weight units per block,
+//   HAS_MIN  whether unpack_q8 may give a nonzero m,
 //   static __device__ void unpack_q8(const uint8_t* block, int u, int (&q)[8], float& d, float& m);
 //            unit u as 32 int8 weights in order (4 per word) with w = d * q - m,
 // gets products of d * dx * dp4a(q, qx) - m * (dx * sum qx) per unit: four multiply-adds per
@@ -398,26 +399,6 @@ constexpr int MM_BM = 64;  // weight rows (outputs) per block
 constexpr int MM_BN = 64;  // activation rows (tokens) per block
 constexpr int MM_THREADS = 128;
 
-template <class F>
-struct MMSmem {
-    static constexpr int LDK = F::TILE_K + 8;  // halves; padding against bank conflicts
-    static constexpr int LDC = MM_BM + 4;      // floats
-    static constexpr int IN_BYTES = (MM_BN + MM_BM) * LDK * 2;
-    static constexpr int C_BYTES = MM_BN * LDC * 4;
-    static constexpr int TILE_BYTES = IN_BYTES > C_BYTES ? IN_BYTES : C_BYTES;
-    // The raw weight blocks a K step reads, per tile row: the whole block when a block spans
-    // several steps. They are copied with cp.async in 16-byte pieces from their aligned start
-    // (one piece more for any alignment), into one of two buffers, a step ahead.
-    static constexpr int STEP_BLOCKS = F::TILE_K >= F::QK ? F::TILE_K / F::QK : 1;
-    static constexpr int PIECES = (STEP_BLOCKS * F::BYTES + 15) / 16 + 1;
-    static constexpr int STAGE_ROW = PIECES * 16;
-    static constexpr int STAGE_BYTES = 2 * MM_BM * STAGE_ROW;
-    // Staged where it fits the 48 KiB of static shared memory (2 KiB left for the kernels' own
-    // arrays); Q6_K and F32 decode straight from global memory.
-    static constexpr bool STAGED = TILE_BYTES + STAGE_BYTES <= 46 * 1024;
-    static constexpr int BYTES = TILE_BYTES + (STAGED ? STAGE_BYTES : 0);
-};
-
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"((uint32_t)__cvta_generic_to_shared(smem)),
                  "l"(gmem));
@@ -425,6 +406,75 @@ __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
+
+// The raw weight blocks a BK-column K step of a tensor-core tile reads, per tile row: the whole
+// block when a block spans several steps. They are copied with cp.async in 16-byte pieces from
+// their aligned start (one piece more for any alignment), so a block keeps its global address
+// modulo 16 in shared memory, as the formats' decoders assume.
+template <class F, int BK>
+struct RawStage {
+    static constexpr int STEP_BLOCKS = BK >= F::QK ? BK / F::QK : 1;
+    static constexpr int PIECES = (STEP_BLOCKS * F::BYTES + 15) / 16 + 1;
+    static constexpr int ROW = PIECES * 16;
+    static constexpr int BYTES = MM_BM * ROW;  // one buffer
+
+    // raw bytes of tile row m (weight row m0 + m) from the first block step k0 reads
+    static __device__ __forceinline__ const uint8_t* row_at(const uint8_t* w, int row_bytes, int m0, int m, int k0) {
+        return w + (size_t)(m0 + m) * row_bytes + (size_t)(k0 / F::QK) * F::BYTES;
+    }
+    // Issues the copies of step k0 into buf (the caller commits them), spread over the block's
+    // THREADS threads; rows past n_out are skipped.
+    template <int THREADS = MM_THREADS>
+    static __device__ __forceinline__ void copy(uint8_t* buf, const uint8_t* w, int row_bytes, int n_cols, int n_out,
+                                                int m0, int k0) {
+        constexpr int PL = (MM_BM * PIECES + THREADS - 1) / THREADS;  // pieces per thread
+        if (k0 >= n_cols) return;
+        const int nb = min(STEP_BLOCKS, n_cols / F::QK - k0 / F::QK);
+#pragma unroll
+        for (int l = 0; l < PL; ++l) {
+            const int c = threadIdx.x + l * THREADS, m = c / PIECES, j = c % PIECES;
+            if (c < MM_BM * PIECES && m0 + m < n_out) {
+                const uintptr_t a = reinterpret_cast<uintptr_t>(row_at(w, row_bytes, m0, m, k0));
+                if (j < ((int)(a & 15) + nb * F::BYTES + 15) >> 4)
+                    cp_async16(buf + m * ROW + 16 * j, reinterpret_cast<const void*>((a & ~uintptr_t(15)) + 16 * j));
+            }
+        }
+    }
+    // where tile row m's first block of step k0 sits in buf: buf + m * ROW + this
+    static __device__ __forceinline__ int offset(const uint8_t* w, int row_bytes, int m0, int m, int k0) {
+        return (int)(reinterpret_cast<uintptr_t>(row_at(w, row_bytes, m0, m, k0)) & 15);
+    }
+};
+
+template <class F>
+struct MMSmem {
+    static constexpr int LDK = F::TILE_K + 8;  // halves; padding against bank conflicts
+    static constexpr int LDC = MM_BM + 4;      // floats
+    static constexpr int IN_BYTES = (MM_BN + MM_BM) * LDK * 2;
+    static constexpr int C_BYTES = MM_BN * LDC * 4;
+    static constexpr int TILE_BYTES = IN_BYTES > C_BYTES ? IN_BYTES : C_BYTES;
+    // Raw weight blocks staged a step ahead, in two buffers (RawStage), where it fits the 48 KiB of
+    // static shared memory (2 KiB left for the kernels' own arrays); Q6_K and F32 decode straight
+    // from global memory.
+    using Raw = RawStage<F, F::TILE_K>;
+    static constexpr int STAGE_BYTES = 2 * Raw::BYTES;
+    static constexpr bool STAGED = TILE_BYTES + STAGE_BYTES <= 46 * 1024;
+    static constexpr int BYTES = TILE_BYTES + (STAGED ? STAGE_BYTES : 0);
+};
+
+
+// orow[n][m0 + m] = sc[n * ldc + m] for the tile's n < n_rows tokens (of BN) and rows m0 + m <
+// n_out, in coalesced stores by the block's THREADS threads; the tile was written to shared memory
+// first (callers sync before; this syncs after).
+template <int BN = MM_BN, int THREADS = MM_THREADS>
+__device__ __forceinline__ void store_tile(const float* sc, int ldc, float* const* orow, int n_rows, int n_out,
+                                           int m0) {
+    for (int i = threadIdx.x; i < BN * MM_BM; i += THREADS) {
+        const int n = i / MM_BM, m = i % MM_BM;
+        if (n < n_rows && m0 + m < n_out) orow[n][m0 + m] = sc[n * ldc + m];
+    }
+    __syncthreads();
+}
 
 // One 64x64 output tile: orow[n][m0 + m] = sum_c xrow[n][c] * W[m0 + m, c] for n < n_rows.
 // Weights are dequantized into shared memory as fp16, activations converted to fp16, the product
@@ -441,12 +491,11 @@ __device__ void mma_tile(unsigned char* smem, const float* const* xrow, float* c
     constexpr int GPT = BK / F::GW;                       // decode groups per tile row
     constexpr int XL = MM_BN * (BK / 4) / MM_THREADS;     // float4 of activations per thread per step
     constexpr int WL = MM_BM * GPT / MM_THREADS;          // weight groups per thread per step
-    constexpr int PL = (MM_BM * S::PIECES + MM_THREADS - 1) / MM_THREADS;  // staged pieces per thread
     static_assert(MM_BN * (BK / 4) % MM_THREADS == 0 && MM_BM * GPT % MM_THREADS == 0, "tile split");
     __half* sx = reinterpret_cast<__half*>(smem);  // [MM_BN][LDK]
     __half* sw = sx + MM_BN * LDK;                 // [MM_BM][LDK]
     float* sc = reinterpret_cast<float*>(smem);    // [MM_BN][LDC], after the K loop
-    uint8_t* stage = smem + S::TILE_BYTES;         // [2][MM_BM][STAGE_ROW] where STAGED
+    uint8_t* stage = smem + S::TILE_BYTES;         // [2][RawStage] where STAGED
     const int tid = threadIdx.x, warp = tid >> 5, wn = warp >> 1, wm = warp & 1;
     const int n_blocks = n_cols / F::QK;
 
@@ -456,24 +505,8 @@ __device__ void mma_tile(unsigned char* smem, const float* const* xrow, float* c
 #pragma unroll
         for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.f);
 
-    // raw bytes of tile row m from the first block K step k0 reads
-    auto row_at = [&](int m, int k0) {
-        return w + (size_t)(m0 + m) * row_bytes + (size_t)(k0 / F::QK) * F::BYTES;
-    };
     auto stage_step = [&](int k0, int buf) {
-        if (k0 < n_cols) {
-            const int nb = min(S::STEP_BLOCKS, n_blocks - k0 / F::QK);
-#pragma unroll
-            for (int l = 0; l < PL; ++l) {
-                const int c = tid + l * MM_THREADS, m = c / S::PIECES, j = c % S::PIECES;
-                if (c < MM_BM * S::PIECES && m0 + m < n_out) {
-                    const uintptr_t a = reinterpret_cast<uintptr_t>(row_at(m, k0));
-                    if (j < ((int)(a & 15) + nb * F::BYTES + 15) >> 4)
-                        cp_async16(stage + (buf * MM_BM + m) * S::STAGE_ROW + 16 * j,
-                                   reinterpret_cast<const void*>((a & ~uintptr_t(15)) + 16 * j));
-                }
-            }
-        }
+        S::Raw::copy(stage + buf * S::Raw::BYTES, w, row_bytes, n_cols, n_out, m0, k0);
         cp_async_commit();  // also when empty, so that one wait count serves every step
     };
     float4 xr[XL];
@@ -502,15 +535,15 @@ __device__ void mma_tile(unsigned char* smem, const float* const* xrow, float* c
             stage_step(k0 + BK, buf ^ 1);
             cp_async_wait<1>();  // this step's pieces, copied by this thread, have landed
             __syncthreads();     // ... and everyone's
-            const uint8_t* rows = stage + buf * MM_BM * S::STAGE_ROW;
+            const uint8_t* raw = stage + buf * S::Raw::BYTES;
 #pragma unroll
             for (int l = 0; l < WL; ++l) {
                 int m, b, g;
                 group_at(l, k0, m, b, g);
                 float v[F::GW];
                 if (m0 + m < n_out && b < n_blocks) {
-                    const int off = (int)(reinterpret_cast<uintptr_t>(row_at(m, k0)) & 15);
-                    F::decode(rows + m * S::STAGE_ROW + off + (b - k0 / F::QK) * F::BYTES, g, v);
+                    const int off = S::Raw::offset(w, row_bytes, m0, m, k0);
+                    F::decode(raw + m * S::Raw::ROW + off + (b - k0 / F::QK) * F::BYTES, g, v);
                 } else {
 #pragma unroll
                     for (int j = 0; j < F::GW; ++j) v[j] = 0.f;
@@ -568,11 +601,7 @@ __device__ void mma_tile(unsigned char* smem, const float* const* xrow, float* c
             wmma::store_matrix_sync(sc + (wn * 32 + i * 16) * LDC + wm * 32 + j * 16, acc[i][j], LDC,
                                     wmma::mem_row_major);
     __syncthreads();
-    for (int i = tid; i < MM_BN * MM_BM; i += MM_THREADS) {
-        const int n = i / MM_BM, m = i % MM_BM;
-        if (n < n_rows && m0 + m < n_out) orow[n][m0 + m] = sc[n * LDC + m];
-    }
-    __syncthreads();
+    store_tile(sc, LDC, orow, n_rows, n_out, m0);
 }
 
 // out[t, :] = W @ x[t, :]; grid (ceil(n_out / MM_BM), ceil(n_tok / MM_BN)).
@@ -592,10 +621,36 @@ __device__ __forceinline__ void matmul(const float* x, const uint8_t* w, float* 
     mma_tile<F>(smem, xrow, orow, min(MM_BN, n_tok - n0), w, row_bytes, n_cols, n_out, blockIdx.x * MM_BM);
 }
 
-// MoE prefill: grid (ceil(n_out / MM_BM), n_experts). Block (., e) collects the (token, slot) pairs
-// that chose expert e, MM_BN at a time, and multiplies them by expert e's tile; experts nobody
-// chose are never read. out[t, j, :] = W[ids[t, j]] @ x[t, x_rows == 1 ? 0 : j, :]. Pairs with an
-// invalid id are left unwritten.
+// Calls tile(pairs, n) with the (token, slot) pairs p = t * k + j that chose expert e (ids[p] == e),
+// BN at a time and the remainder last; pairs[0 .. n) is shared memory. Every thread of the block
+// (at least BN) calls it, and tile is called by all of them.
+template <int BN = MM_BN, class Tile>
+__device__ __forceinline__ void for_expert_pairs(const int* ids, int e, int total, Tile tile) {
+    __shared__ int pairs[2 * BN];
+    __shared__ int count;
+    const int tid = threadIdx.x;
+    if (tid == 0) count = 0;
+    __syncthreads();
+    for (int base = 0; base < total || count > 0; base += BN) {
+        if (base < total && tid < BN && base + tid < total && ids[base + tid] == e)
+            pairs[atomicAdd(&count, 1)] = base + tid;
+        __syncthreads();
+        const int c = count;
+        if (c >= BN || (base + BN >= total && c > 0)) {
+            const int n = min(c, BN);
+            tile(pairs, n);
+            if (tid < c - n) pairs[tid] = pairs[n + tid];
+            __syncthreads();
+            if (tid == 0) count = c - n;
+        }
+        __syncthreads();
+    }
+}
+
+// MoE prefill: grid (ceil(n_out / MM_BM), n_experts). Block (., e) multiplies the pairs that chose
+// expert e (for_expert_pairs) by expert e's tile; experts nobody chose are never read.
+// out[t, j, :] = W[ids[t, j]] @ x[t, x_rows == 1 ? 0 : j, :]. Pairs with an invalid id are left
+// unwritten.
 template <class F>
 __device__ __forceinline__ void matmul_experts(const float* x, const uint8_t* w, const int* ids, float* out,
                                                int expert_bytes, int row_bytes, int n_cols, int n_out, int n_tok,
@@ -603,32 +658,17 @@ __device__ __forceinline__ void matmul_experts(const float* x, const uint8_t* w,
     __shared__ __align__(128) unsigned char smem[MMSmem<F>::BYTES];
     __shared__ const float* xrow[MM_BN];
     __shared__ float* orow[MM_BN];
-    __shared__ int pairs[2 * MM_BN];
-    __shared__ int count;
-    const int e = blockIdx.y, tid = threadIdx.x, m0 = blockIdx.x * MM_BM, total = n_tok * k;
-    const uint8_t* we = w + (size_t)e * expert_bytes;
-    if (tid == 0) count = 0;
-    __syncthreads();
-    for (int base = 0; base < total || count > 0; base += MM_BN) {
-        if (base < total && tid < MM_BN && base + tid < total && ids[base + tid] == e)
-            pairs[atomicAdd(&count, 1)] = base + tid;
-        __syncthreads();
-        const int c = count;
-        if (c >= MM_BN || (base + MM_BN >= total && c > 0)) {
-            const int n = min(c, MM_BN);
-            if (tid < n) {
-                const int p = pairs[tid], t = p / k, j = p % k;
-                xrow[tid] = x + ((size_t)t * x_rows + (x_rows == 1 ? 0 : j)) * n_cols;
-                orow[tid] = out + (size_t)p * n_out;
-            }
-            __syncthreads();
-            mma_tile<F>(smem, xrow, orow, n, we, row_bytes, n_cols, n_out, m0);
-            if (tid < c - n) pairs[tid] = pairs[n + tid];
-            __syncthreads();
-            if (tid == 0) count = c - n;
+    const int e = blockIdx.y, tid = threadIdx.x;
+    for_expert_pairs(ids, e, n_tok * k, [&](const int* pairs, int n) {
+        if (tid < n) {
+            const int p = pairs[tid], t = p / k, j = p % k;
+            xrow[tid] = x + ((size_t)t * x_rows + (x_rows == 1 ? 0 : j)) * n_cols;
+            orow[tid] = out + (size_t)p * n_out;
         }
         __syncthreads();
-    }
+        mma_tile<F>(smem, xrow, orow, n, w + (size_t)e * expert_bytes, row_bytes, n_cols, n_out,
+                    blockIdx.x * MM_BM);
+    });
 }
 
 }  // namespace plugrt
