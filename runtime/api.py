@@ -72,8 +72,9 @@ def load(path: str | os.PathLike | None = None, *, device: str = "auto", sha256:
     allocator: the :class:`~runtime.backend.allocator.Allocator` the model's memory comes from
         (default: a new one for the device; tests inject failing ones).
     int8_activations: on CUDA, run the products of formats with int8 kernels on activations
-        quantized to int8 per 32 values (faster; about 0.5% error per product, docs: GPU.md). Default: on, unless
-        ``PLUGRT_INT8_ACTIVATIONS=0``; False keeps float32 activations. The CPU backend is always float32.
+        quantized to int8 per 32 values (faster; about 0.5% error per product, docs: GPU.md).
+        Default: on, unless ``PLUGRT_INT8_ACTIVATIONS=0``; False keeps float32 activations. The CPU
+        backend is always float32.
     """
     start = time.perf_counter()
     reg = registry()

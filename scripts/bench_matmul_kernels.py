@@ -68,7 +68,8 @@ def main() -> None:
                        lambda: fmt.cuda_matmul_q8_experts(xq, xds, w, ids, k, out=out)),
                       (dense_label, "int8", TOKENS * DENSE_ROWS * k,
                        lambda: fmt.cuda_matmul_q8(xdq, xdds, dense, k, out=outd)),
-                      (f"quantize {TOKENS}x{k}", "(float32 -> int8)", 0, lambda: cuda_ops.quantize_q8(x, out=(xq, xds)))]
+                      (f"quantize {TOKENS}x{k}", "(float32 -> int8)", 0,
+                       lambda: cuda_ops.quantize_q8(x, out=(xq, xds)))]
         for label, activations, macs, call in cases:
             us = time_us(call, args.iters)
             rate = f"{2 * macs / us / 1e6:.1f}" if macs else ""

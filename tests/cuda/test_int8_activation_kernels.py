@@ -123,8 +123,8 @@ def test_experts(gpuarray, ggml_type, n_experts, k, out_features, in_features):
             np.testing.assert_allclose(with_bias, got + bias[ids], rtol=1e-6, atol=1e-6)
 
 
-# Prefill products on int8 tensor cores: rows not a multiple of the 64-row tile, tokens not a
-# multiple of the 64-token tile, an odd number of 32-column units (96 columns) in a 64-column step.
+# Prefill products on int8 tensor cores: rows not a multiple of the 64-row tile, tokens fewer than
+# one 128-token tile and not a multiple of it, an odd number of 32-column units (96 columns).
 @pytest.mark.parametrize("ggml_type", INT8_TYPES, ids=lambda t: t.name)
 @pytest.mark.parametrize("out_features,in_features", [(2880, 2880), (640, 2048), (1000, 512), (130, 96)])
 def test_matmul(gpuarray, ggml_type, out_features, in_features):
