@@ -117,6 +117,13 @@ class CudaBackend(Backend):
         q8 = getattr(x, cuda_ops.INT8_ATTRIBUTE, None)
         return q8 if q8 is not None else cuda_ops.quantize_q8(x)
 
+    def _quantized_view(self, x):
+        """A view of x carrying its int8 quantization, for products that read x more than once; the
+        quantization lives as long as the view (x itself is left as it was)."""
+        view = x.view()  # a new array object (reshape to the same shape returns x itself)
+        setattr(view, cuda_ops.INT8_ATTRIBUTE, self._int8(x))
+        return view
+
     @property
     def can_record(self) -> bool:
         """CUDA graphs, unless ``PLUGRT_CUDA_GRAPHS=0``."""
@@ -227,6 +234,8 @@ class CudaBackend(Backend):
         fused = (ids.shape[0] <= quant_cuda.MATVEC_MAX_ROWS and self._on_int8(gate) and gate.fmt is up.fmt
                  and gate.shape == up.shape and biases_fuse)
         if not fused:
+            if self._on_int8(gate) and self._on_int8(up):
+                x = self._quantized_view(x)  # gate and up read one quantization of x
             return super().linear_experts_swiglu_oai(x, gate, up, ids, gate_bias, up_bias, alpha, limit)
         xq, xds = self._int8(x)
         return gate.fmt.cuda_matvec_q8_experts_swiglu(
