@@ -57,9 +57,11 @@ def layer():
 INT8_BAR = 2 * moe.BAR
 
 
+# 4 tokens: the matvec kernels; 64: the tensor-core products (int8: q8_matmul.cuh).
+@pytest.mark.parametrize("n_tok", [4, 64])
 @pytest.mark.parametrize("int8", [False, True], ids=["fp32", "int8"])
-def test_moe_layer_20b_shapes_cuda_matvec_within_bar(cuda, layer, int8):
-    x = moe.activations(4)
+def test_moe_layer_20b_shapes_cuda_matvec_within_bar(cuda, layer, int8, n_tok):
+    x = moe.activations(n_tok)
     got = moe.run_backend(get_backend("cuda", int8_activations=int8), layer, x)
     assert moe.rel_l2(got, moe.reference(layer, x)) < (INT8_BAR if int8 else moe.BAR)
 
