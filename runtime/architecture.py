@@ -105,15 +105,17 @@ class ArchitectureAdapter(ABC):
         return [KVLayer(layer_capacity(window(i), context_length, max_tokens_per_call), heads, head_dim)
                 for i in range(layers)]
 
-    def workspace_bytes(self, config: BaseModel, context_length: int, max_tokens_per_call: int) -> int:
-        """Peak bytes of per-call temporaries (activations, logits, kernel workspaces) of one forward
-        call of ``max_tokens_per_call`` tokens. Default: logits for every token plus 32 hidden-size
-        rows per token, a generous bound for a dense transformer block."""
+    def workspace_bytes(self, config: BaseModel, context_length: int, max_tokens_per_call: int,
+                        logit_rows: int) -> int:
+        """Peak bytes of per-call temporaries (activations, logits, kernel workspaces) of a forward
+        call of ``max_tokens_per_call`` tokens, or of one of at most ``logit_rows`` tokens that returns
+        every position's logits (the runner cuts those calls shorter). Default: ``logit_rows`` rows of
+        logits plus 32 hidden-size rows per token, a generous bound for a dense transformer block."""
         try:
             vocab, hidden = config.vocab_size, config.hidden_size
         except AttributeError as e:
             raise ConfigError(f"{type(self).__name__} must implement workspace_bytes: config has no {e.name!r}") from e
-        return 4 * max_tokens_per_call * (vocab + 32 * hidden)
+        return 4 * (logit_rows * vocab + max_tokens_per_call * 32 * hidden)
 
     def float32_tensors(self, config: BaseModel) -> set[str]:
         """Tensors the runner uploads dequantized to float32 (the ops' parameters: norms, biases...);

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from runtime.architecture import ArchitectureAdapter
 from runtime.errors import ConfigError, OutOfDeviceMemory
 from runtime.gguf.reader import GGUFFile
+from runtime.runner import MAX_LOGIT_ROWS_PER_CALL
 
 log = logging.getLogger(__name__)
 
@@ -167,16 +168,17 @@ def plan_memory(gguf: GGUFFile, adapter: ArchitectureAdapter, config: BaseModel,
     """The device memory a model needs at ``context_length`` (capped at the model's own)."""
     context = min(int(context_length), model_context_length(config))
     per_call = min(adapter.max_tokens_per_call, context)  # a call never holds more tokens than fit
+    logit_rows = min(MAX_LOGIT_ROWS_PER_CALL, per_call)
     weights, uploaded = _weight_rows(gguf, adapter, config)
     rows = [*weights, *_kv_rows(adapter, config, context, per_call),
-            PlanRow(f"activations and kernel workspaces ({per_call} tokens per call)", 1,
-                    adapter.workspace_bytes(config, context, per_call))]
+            PlanRow(f"activations and kernel workspaces ({per_call} tokens per call, logits for {logit_rows})",
+                    1, adapter.workspace_bytes(config, context, per_call, logit_rows))]
     if on_cuda:
         # the recorded decode step keeps every temporary of a one-token call alive, layer after
         # layer: estimated as a one-token call's workspace for each layer
         layers = len(adapter.kv_cache_layout(config, context, per_call))
         rows.append(PlanRow("decode step recorded as a CUDA graph", 1,
-                            layers * adapter.workspace_bytes(config, context, 1)))
+                            layers * adapter.workspace_bytes(config, context, 1, 1)))
         rows.append(PlanRow("CUDA kernel modules", 1, CUDA_MODULE_BYTES))
         if budget is None or budget.whole_device:
             rows.append(PlanRow("CUDA context", 1, CUDA_CONTEXT_BYTES))

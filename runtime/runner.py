@@ -11,11 +11,12 @@ from runtime.errors import GenerationError
 from runtime.gguf.reader import GGUFFile
 
 #: Prefill is run in chunks of at most this many tokens (sliding-window rings are sized for it).
-#: 512, like llama.cpp's default micro-batch. Larger chunks give each MoE expert more tokens per
-#: weight tile (gpt-oss-20b pp2048 on an H200: 7193 tokens/s at 512, 9531 at 2048), but a call that
-#: returns every position's logits then holds 2048 x vocab floats (1.6 GB for gpt-oss), which the
-#: memory plan counts for every load: see docs/PERFORMANCE.md.
-MAX_TOKENS_PER_CALL = 512
+#: Larger chunks give each MoE expert more tokens per weight tile (gpt-oss-20b pp2048 on an H200:
+#: 7193 tokens/s in chunks of 512, 9549 in chunks of 2048); see docs/PERFORMANCE.md.
+MAX_TOKENS_PER_CALL = 2048
+#: ... and of at most this many where every position's logits are wanted (``logits_for="all"``):
+#: such a call holds a row of vocab floats per token (gpt-oss: 0.8 MB a token).
+MAX_LOGIT_ROWS_PER_CALL = 512
 
 
 class WeightLoader:
@@ -83,8 +84,11 @@ class CausalLM(ABC):
         if ids.min() < 0 or ids.max() >= self.vocab_size:
             raise GenerationError(f"token id out of range [0, {self.vocab_size})")
         outputs = []
-        for start in range(0, ids.size, self.max_tokens_per_call):
-            chunk = ids[start:start + self.max_tokens_per_call]
+        per_call = self.max_tokens_per_call
+        if logits_for == "all":
+            per_call = min(per_call, MAX_LOGIT_ROWS_PER_CALL)
+        for start in range(0, ids.size, per_call):
+            chunk = ids[start:start + per_call]
             last_chunk = start + chunk.size == ids.size
             want = "none" if logits_for == "last" and not last_chunk else logits_for
             positions = np.arange(self.position, self.position + chunk.size, dtype=np.int32)

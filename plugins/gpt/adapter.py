@@ -17,8 +17,9 @@ from runtime.gguf.reader import GGUFFile
 _CONFIG = {"gpt-oss": gpt_oss_config, "gpt2": gpt2_config}
 _TABLE = {"gpt-oss": gpt_oss_weight_table, "gpt2": gpt2_weight_table}
 _MODEL = {"gpt-oss": GptOss, "gpt2": Gpt2}
-def _gpt_oss_workspace(cfg: GptOssConfig, n: int) -> int:
-    """Peak live temporaries of GptOss._forward_chunk for n tokens (float32, 4 bytes each value).
+def _gpt_oss_workspace(cfg: GptOssConfig, n: int, logit_rows: int) -> int:
+    """Peak live temporaries of GptOss._forward_chunk for n tokens, or logit_rows of them with every
+    position's logits (float32, 4 bytes each value).
 
     Attention: x, its norm and the o projection (3 x hidden), q before and after RoPE and the
     attention output (3 x q width), k and v before and after RoPE (3 x kv width), plus the split-K
@@ -31,11 +32,11 @@ def _gpt_oss_workspace(cfg: GptOssConfig, n: int) -> int:
                  + int8_copy_bytes(n * max(h, q)))
     moe = n * (2 * h + 3 * k * cfg.expert_ffn + 3 * k * h + 2 * cfg.n_experts + 2 * k) * 4 + int8_copy_bytes(
         n * max(h, k * cfg.expert_ffn))
-    head = n * (2 * h + cfg.vocab_size) * 4
+    head = (n * 2 * h + logit_rows * cfg.vocab_size) * 4
     return max(attention, moe, head) + n * 2 * 4  # + token ids and positions
 
 
-def _gpt2_workspace(cfg: Gpt2Config, n: int) -> int:
+def _gpt2_workspace(cfg: Gpt2Config, n: int, logit_rows: int) -> int:
     """Peak live temporaries of Gpt2._forward_chunk: attention holds x, its norm, q, k, v, the
     attention output and the projection (7 x hidden) plus partials; the MLP x, its norm, fc1 and
     its activation (2 x ffn) and fc2; the head x, its norm and the logits; plus an int8 copy of the
@@ -43,7 +44,7 @@ def _gpt2_workspace(cfg: Gpt2Config, n: int) -> int:
     h = cfg.hidden_size
     attention = n * 7 * h * 4 + attention_partials_bytes(cfg.head_dim) + int8_copy_bytes(n * h)
     mlp = n * (3 * h + 2 * cfg.ffn) * 4 + int8_copy_bytes(n * cfg.ffn)
-    head = n * (2 * h + cfg.vocab_size) * 4
+    head = (n * 2 * h + logit_rows * cfg.vocab_size) * 4
     return max(attention, mlp, head) + n * 2 * 4
 
 
@@ -58,10 +59,11 @@ class GPTInferenceAdapter(ArchitectureAdapter):
     def weight_table(self, config: BaseModel) -> list[WeightSpec]:
         return _TABLE[self.architecture](config)
 
-    def workspace_bytes(self, config: BaseModel, context_length: int, max_tokens_per_call: int) -> int:
+    def workspace_bytes(self, config: BaseModel, context_length: int, max_tokens_per_call: int,
+                        logit_rows: int) -> int:
         if isinstance(config, GptOssConfig):
-            return _gpt_oss_workspace(config, max_tokens_per_call)
-        return _gpt2_workspace(config, max_tokens_per_call)
+            return _gpt_oss_workspace(config, max_tokens_per_call, logit_rows)
+        return _gpt2_workspace(config, max_tokens_per_call, logit_rows)
 
     def float32_tensors(self, config: BaseModel) -> set[str]:
         """The 1-D tensors, and GPT-2's position table (added to activations as float32)."""

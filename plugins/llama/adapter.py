@@ -31,8 +31,10 @@ class LlamaFamilyAdapter(ArchitectureAdapter):
     def weight_table(self, config: BaseModel) -> list[WeightSpec]:
         return llama_weight_table(config)
 
-    def workspace_bytes(self, config: LlamaConfig, context_length: int, max_tokens_per_call: int) -> int:
-        """Peak live float32 temporaries of one forward call of n tokens. Attention: x, its norm and the
+    def workspace_bytes(self, config: LlamaConfig, context_length: int, max_tokens_per_call: int,
+                        logit_rows: int) -> int:
+        """Peak live float32 temporaries of one forward call of n tokens (logits for logit_rows of
+        them). Attention: x, its norm and the
         output projection (3 x hidden), q before/after RoPE and norm plus the attention output (4 x q
         width), k and v before/after RoPE and norm (4 x kv width), plus the shared attention's split-K
         partials (the wide-head kernel has none). MLP: x, its norm, gate, up, the activation (3 x ffn)
@@ -42,7 +44,7 @@ class LlamaFamilyAdapter(ArchitectureAdapter):
         attention = (n * (3 * h + 4 * config.q_dim + 4 * config.kv_dim) * 4 + partials
                      + int8_copy_bytes(n * max(h, config.q_dim)))
         mlp = n * (3 * h + 3 * config.ffn) * 4 + int8_copy_bytes(n * config.ffn)
-        head = n * (2 * h + config.vocab_size) * 4
+        head = (n * 2 * h + logit_rows * config.vocab_size) * 4
         return max(attention, mlp, head) + n * 2 * 4  # + token ids and positions
 
     def build(self, gguf: GGUFFile, config: BaseModel, backend: Backend | str, *,

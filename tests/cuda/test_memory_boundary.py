@@ -18,7 +18,7 @@ MODEL = Path("/tmp/plugrt-gpt-oss-20b.gguf")
 TINY = Path("/tmp/plugrt-gpt-oss-tiny.gguf")
 CARD = 24 << 30
 MiB = 1 << 20
-PROMPT_TOKENS = 600  # one full 512-token prefill call and a partial one
+PROMPT_TOKENS = 2100  # one full prefill call (MAX_TOKENS_PER_CALL tokens) and a partial one
 GREEDY = dict(max_tokens=8, temperature=0.0)
 
 
@@ -35,8 +35,8 @@ def synthetic(preset: str, path: Path) -> Path:
 
 def measure(path: Path, context: int, others: int = 0) -> dict:
     """Peak device use (total - least free memory seen after any allocation - ``others``, the bytes
-    other processes hold) of a load, a generation and a full-width logits call, in this process,
-    against the whole-card plan for the same load."""
+    other processes hold) of a load, a generation and the longest call returning every position's
+    logits, in this process, against the whole-card plan for the same load."""
     import numpy as np
     import pycuda.driver as drv
 
@@ -46,6 +46,7 @@ def measure(path: Path, context: int, others: int = 0) -> dict:
     from runtime.detect import detect
     from runtime.gguf.reader import open_gguf
     from runtime.memory import plan_load
+    from runtime.runner import MAX_LOGIT_ROWS_PER_CALL
 
     class Sampling(CudaAllocator):
         def _allocate(self, key, nbytes, what):
@@ -67,7 +68,7 @@ def measure(path: Path, context: int, others: int = 0) -> dict:
     after_load = total - drv.mem_get_info()[0]
     prompt = list(np.arange(PROMPT_TOKENS) % 1000 + 10)
     tokens = model.generate(prompt, **GREEDY).token_ids
-    model.logits(prompt[:model.runner.max_tokens_per_call])
+    model.logits(prompt[:MAX_LOGIT_ROWS_PER_CALL])
     after_run = total - drv.mem_get_info()[0]
     peak = total - min(alloc.least_free, drv.mem_get_info()[0]) - others
     return {"context": model.info.context_length, "plan_total": plan.total,
