@@ -162,14 +162,16 @@ def argmax(logits: np.ndarray) -> np.ndarray:
 
 
 def quantize_q8(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Activations for the int8 matvec kernels: per 32 values of the last axis (a multiple of 32),
-    d = max|x| / 127, q = rint(x / d) as int8 (0 where d is 0); returns (q, ds) with ds[..., u] =
-    (d, d * sum q) of unit u."""
+    """Activations for the int8 kernels: per 32 values of the last axis (a multiple of 32),
+    d = max|x| / 127 rounded up to 22 significant bits (so that 1.5 * 2^23 * d is exact in float32),
+    q = rint(x / d) as int8 (0 where d is 0); returns (q, ds) with ds[..., u] = (d, d * sum q) of
+    unit u."""
     x = _f32(x)
     if x.shape[-1] % 32:
         raise ValueError(f"quantize_q8: last axis {x.shape[-1]} is not a multiple of 32")
     units = x.reshape(*x.shape[:-1], -1, 32)
     d = np.abs(units).max(axis=-1, keepdims=True) / np.float32(127)
+    d = ((d.view(np.uint32) + np.uint32(3)) & np.uint32(~3 & 0xFFFFFFFF)).view(np.float32)
     with np.errstate(divide="ignore", invalid="ignore"):
         q = np.where(d > 0, np.rint(units / np.where(d > 0, d, 1)), 0).astype(np.int8)
     ds = np.concatenate([d, d * q.sum(axis=-1, keepdims=True, dtype=np.int32).astype(np.float32)], axis=-1)

@@ -143,7 +143,10 @@ __device__ void mmq_tile(unsigned char* smem, const int8_t* const* xrow, const f
                                    16 * ((lane >> 3) & 1));
                 b[2 * jj][0] = r[0], b[2 * jj][1] = r[1], b[2 * jj + 1][0] = r[2], b[2 * jj + 1][1] = r[3];
             }
-            float2 wdm[2][2], xd[4][2];  // (d, m) of rows g, g + 8 of each m16; (dx, sx) of tokens 2 tig, + 1
+            // (d, m) of rows g, g + 8 of each m16; (dx, sx) of tokens 2 tig, + 1 of each n8, and
+            // -bias * dx, exact (dx has 22 significant bits), so that fmaf(f, dx, it) = (f - bias) * dx
+            float2 wdm[2][2], xd[4][2];
+            float unbias[4][2];
 #pragma unroll
             for (int i = 0; i < 2; ++i)
 #pragma unroll
@@ -151,7 +154,10 @@ __device__ void mmq_tile(unsigned char* smem, const int8_t* const* xrow, const f
 #pragma unroll
             for (int j = 0; j < 4; ++j)
 #pragma unroll
-                for (int e = 0; e < 2; ++e) xd[j][e] = xds[(wn * 32 + 8 * j + 2 * tig + e) * UNITS + u];
+                for (int e = 0; e < 2; ++e) {
+                    xd[j][e] = xds[(wn * 32 + 8 * j + 2 * tig + e) * UNITS + u];
+                    unbias[j][e] = -MQ_FLOAT_BIAS * xd[j][e].x;
+                }
 #pragma unroll
             for (int i = 0; i < 2; ++i)
 #pragma unroll
@@ -161,7 +167,7 @@ __device__ void mmq_tile(unsigned char* smem, const int8_t* const* xrow, const f
 #pragma unroll
                     for (int r = 0; r < 4; ++r) {  // f[r]: row g + 8 (r / 2), token 2 tig + r % 2
                         const float2 wr = wdm[i][r >> 1], xr = xd[j][r & 1];
-                        acc[i][j][r] = fmaf(f[r] - MQ_FLOAT_BIAS, wr.x * xr.x, acc[i][j][r]);
+                        acc[i][j][r] = fmaf(fmaf(f[r], xr.x, unbias[j][r & 1]), wr.x, acc[i][j][r]);
                         if constexpr (F::HAS_MIN) acc[i][j][r] = fmaf(-wr.y, xr.y, acc[i][j][r]);
                     }
                 }
