@@ -30,6 +30,10 @@ _ATTN_TILE = 32
 _ATTN_HEAD_DIMS = (64, 128)
 _ATTN_TARGET_BLOCKS = 512  # also the most splits: MAX_SPLITS in kernels/attention.cu
 _ATTN_MIN_KEYS_PER_SPLIT = 64  # MIN_KEYS_PER_SPLIT in kernels/attention.cu
+# the tensor-core kernel (kernels/attention_mma.cu): rows per block (FA_ROWS), and the fewest blocks
+# it is chosen for (it does not split keys, so it needs a call's rows to fill the GPU by themselves)
+_ATTN_MMA_ROWS, _ATTN_MMA_THREADS = 64, 128
+_ATTN_MMA_MIN_BLOCKS = 128
 
 
 @lru_cache(maxsize=None)
@@ -284,11 +288,32 @@ def _attention_splits(n: int, group: int, hkv: int, cap: int, window: int) -> in
     return max(1, min(-(-_ATTN_TARGET_BLOCKS // blocks), longest // _ATTN_MIN_KEYS_PER_SPLIT))
 
 
-def attention(q, k_cache, v_cache, positions, scale: float, window: int = 0, sinks=None, stream=None, out=None):
+@lru_cache(maxsize=None)
+def _attention_mma_kernel(dh: int):
+    """The tensor-core attention kernel for head dim ``dh``, allowed its dynamic shared memory."""
+    import pycuda.driver as drv
+
+    source = CudaSource.from_file(KERNEL_DIR / "attention_mma.cu")
+    fn = _kernel("attention_mma", f"attention_mma_dh{dh}", "PPPPPPiiiiif")
+    nbytes = device.global_int(source, f"attention_mma_dh{dh}_smem_bytes")
+    fn.set_attribute(drv.function_attribute.MAX_DYNAMIC_SHARED_SIZE_BYTES, nbytes)
+    return fn, nbytes
+
+
+def attention_on_tensor_cores(n: int, group: int, hkv: int) -> bool:
+    """Whether :func:`attention` runs ``n`` queries on the tensor-core kernel: where its blocks of
+    (query, head) rows fill the GPU without key splits (prefill), not for decode steps."""
+    return -(-n * group // _ATTN_MMA_ROWS) * hkv >= _ATTN_MMA_MIN_BLOCKS
+
+
+def attention(q, k_cache, v_cache, positions, scale: float, window: int = 0, sinks=None, stream=None, out=None,
+              tensor_cores: bool | None = None):
     """Causal attention of q[n, hq, dh] over a (ring) cache [cap, hkv, dh]; see ``ops_ref.attention``.
 
-    One kernel serves prefill and decode: it splits each block's key range over several blocks when
-    there are too few (query, head) rows to fill the GPU (decode), then a combine kernel merges them.
+    Prefill (many query rows) runs on tensor cores, tf32 inputs and fp32 accumulation
+    (kernels/attention_mma.cu); otherwise an fp32 kernel splits each block's key range over several
+    blocks when there are too few rows to fill the GPU (decode), then a combine kernel merges them.
+    ``tensor_cores`` forces the choice (default: :func:`attention_on_tensor_cores`).
     """
     n, hq, dh = q.shape
     cap, hkv, _ = k_cache.shape
@@ -304,6 +329,12 @@ def attention(q, k_cache, v_cache, positions, scale: float, window: int = 0, sin
         _check(sinks, "sinks", shape=(hq,))
     out = _output(q, q.shape, np.float32, out)
     group = hq // hkv
+    if tensor_cores if tensor_cores is not None else attention_on_tensor_cores(n, group, hkv):
+        fn, nbytes = _attention_mma_kernel(dh)
+        _launch(fn, (-(-n * group // _ATTN_MMA_ROWS), hkv, 1), (_ATTN_MMA_THREADS, 1, 1), stream, _ptr(q), _ptr(k_cache),
+                _ptr(v_cache), _ptr(positions), _ptr(sinks) if sinks is not None else 0, _ptr(out), n, hq, hkv,
+                cap, int(window), float(scale), shared=nbytes)
+        return out
     splits = _attention_splits(n, group, hkv, cap, window)
     partials = None
     if splits > 1:

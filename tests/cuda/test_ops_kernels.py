@@ -132,32 +132,52 @@ def test_kv_store_ring(ops, rng):
     np.testing.assert_array_equal(v_gpu.get(), v_cache)
 
 
-def _check_attention(ops, rng, n, start, hq, hkv, window, cap, with_sinks):
-    k_cache, v_cache = _randn(rng, cap, hkv, DH), _randn(rng, cap, hkv, DH)
-    q = _randn(rng, n, hq, DH, scale=2.0)
+# The tensor-core kernel rounds Q, K, V and the probabilities to tf32 (11 significant bits); the
+# fp32 kernel's bar is 1e-3.
+TF32_ATTENTION_TOL = 3e-3
+
+
+def _check_attention(ops, rng, n, start, hq, hkv, window, cap, with_sinks, tensor_cores=None, dh=DH):
+    k_cache, v_cache = _randn(rng, cap, hkv, dh), _randn(rng, cap, hkv, dh)
+    q = _randn(rng, n, hq, dh, scale=2.0)
     sinks = _randn(rng, hq, scale=2.0) if with_sinks else None
     positions = np.arange(start, start + n, dtype=np.int32)
-    scale = DH ** -0.5
+    scale = dh ** -0.5
     got = ops.attention(_gpu(q), _gpu(k_cache), _gpu(v_cache), _gpu(positions), scale, window,
-                        _gpu(sinks) if with_sinks else None).get()
+                        _gpu(sinks) if with_sinks else None, tensor_cores=tensor_cores).get()
     want = ops_ref.attention(q, k_cache, v_cache, positions, scale, window, sinks)
     assert np.isfinite(got).all()
-    assert _rel_err(got, want) <= 1e-3
+    on_tensor_cores = ops.attention_on_tensor_cores(n, hq // hkv, hkv) if tensor_cores is None else tensor_cores
+    assert _rel_err(got, want) <= (TF32_ATTENTION_TOL if on_tensor_cores else 1e-3)
 
 
+@pytest.mark.parametrize("tensor_cores", [False, True])
 @pytest.mark.parametrize("n", [1, 5, 127, 128, 129, 300])
 @pytest.mark.parametrize("window", [0, WINDOW])
-def test_attention_prefill_gqa_with_sinks(ops, rng, n, window):
-    _check_attention(ops, rng, n, 0, HQ, HKV, window, n if window == 0 else WINDOW + n, True)
+def test_attention_prefill_gqa_with_sinks(ops, rng, n, window, tensor_cores):
+    _check_attention(ops, rng, n, 0, HQ, HKV, window, n if window == 0 else WINDOW + n, True, tensor_cores)
 
 
+@pytest.mark.parametrize("tensor_cores", [False, True])
 @pytest.mark.parametrize("n, start", [(1, 0), (64, 0), (300, 0), (40, 200)])
-def test_attention_mha_gpt2(ops, rng, n, start):
-    _check_attention(ops, rng, n, start, 12, 12, 0, 1024, False)
+def test_attention_mha_gpt2(ops, rng, n, start, tensor_cores):
+    _check_attention(ops, rng, n, start, 12, 12, 0, 1024, False, tensor_cores)
 
 
-def test_attention_chunked_prefill_in_ring(ops, rng):
-    _check_attention(ops, rng, 100, 1000, HQ, HKV, WINDOW, WINDOW + 100, True)
+@pytest.mark.parametrize("tensor_cores", [False, True])
+def test_attention_chunked_prefill_in_ring(ops, rng, tensor_cores):
+    _check_attention(ops, rng, 100, 1000, HQ, HKV, WINDOW, WINDOW + 100, True, tensor_cores)
+
+
+@pytest.mark.parametrize("window", [0, WINDOW])
+def test_attention_gpt_oss_prefill_of_2048_runs_on_tensor_cores(ops, rng, window):
+    assert ops.attention_on_tensor_cores(2048, HQ // HKV, HKV) and not ops.attention_on_tensor_cores(1, 8, HKV)
+    _check_attention(ops, rng, 2048, 0, HQ, HKV, window, 2048 if window == 0 else WINDOW + 2048, True)
+
+
+@pytest.mark.parametrize("n, start, window", [(200, 0, 0), (77, 500, 0), (150, 30, 64)])
+def test_attention_dh128_on_tensor_cores(ops, rng, n, start, window):
+    _check_attention(ops, rng, n, start, 8, 2, window, start + n, False, True, dh=128)
 
 
 @pytest.mark.parametrize("kv_len", [1, 127, 128, 129, 4096, 40000])
