@@ -79,18 +79,24 @@ __device__ void mmq_tile(unsigned char* smem, const int8_t* const* xrow, const f
     const int n_units = n_cols / 32, n_steps = (n_cols + BK - 1) / BK;
     auto stage = [&](int s) { return smem + (s % MQ_STAGES) * S::STAGE; };
 
+    // Every step, a thread copies the same pieces of the activation tile: 16-byte piece c % (BK / 16)
+    // of token c / (BK / 16), and (dx, sx) pair c % UNITS of token c / UNITS, for c = tid + l * MQ_THREADS.
+    constexpr int X_PIECES = MQ_BN * (BK / 16) / MQ_THREADS, DS_PAIRS = MQ_BN * UNITS / MQ_THREADS;
+    static_assert(X_PIECES * MQ_THREADS == MQ_BN * (BK / 16) && DS_PAIRS * MQ_THREADS == MQ_BN * UNITS);
     auto load = [&](int s) {  // cp.async of step s into its stage; one commit group a step, maybe empty
         if (s < n_steps) {
             const int k0 = s * BK;
             unsigned char* st = stage(s);
             S::Raw::template copy<MQ_THREADS>(st + S::RAW_AT, w, row_bytes, n_cols, n_out, m0, k0);
-            for (int c = tid; c < MQ_BN * (BK / 16); c += MQ_THREADS) {
-                const int n = c / (BK / 16), at = k0 + 16 * (c % (BK / 16));
+#pragma unroll
+            for (int l = 0; l < X_PIECES; ++l) {
+                const int c = tid + l * MQ_THREADS, n = c / (BK / 16), at = k0 + 16 * (c % (BK / 16));
                 const bool valid = n < n_rows && at < n_cols;
                 cp_async_or_zero<16>(st + S::X_AT + n * LD + at - k0, valid ? xrow[n] + at : xrow[0], valid);
             }
-            for (int c = tid; c < MQ_BN * UNITS; c += MQ_THREADS) {
-                const int n = c / UNITS, unit = k0 / 32 + c % UNITS;
+#pragma unroll
+            for (int l = 0; l < DS_PAIRS; ++l) {
+                const int c = tid + l * MQ_THREADS, n = c / UNITS, unit = k0 / 32 + c % UNITS;
                 const bool valid = n < n_rows && unit < n_units;
                 cp_async_or_zero<8>(st + S::XDS_AT + 8 * c, valid ? dsrow[n] + unit : dsrow[0], valid);
             }
