@@ -103,22 +103,29 @@ __device__ void mmq_tile(unsigned char* smem, const int8_t* const* xrow, const f
         }
         cp_async_commit();
     };
+    // Unpacking a unit takes two threads: the block's first half writes words 0, 1, 4, 5 of its 8
+    // (weights 0-7 and 16-23) and the (d, m) pair, the second half words 2, 3, 6, 7. The half is the
+    // same across a warp, and each half's copy of unpack_q8 computes only the words it writes.
+    static_assert(MM_BM * UNITS == MQ_THREADS / 2, "one (row, unit) per thread pair");
     auto unpack = [&](int s) {  // raw weights of step s -> int8 rows and (d, m) in buffer s % 2
         if (s >= n_steps) return;
-        const int k0 = s * BK;
-        const uint8_t* raw = stage(s) + S::RAW_AT;
-        for (int c = tid; c < MM_BM * UNITS; c += MQ_THREADS) {
-            const int m = c / UNITS, u = c % UNITS, unit = k0 / 32 + u;
-            int q[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-            float d = 0.f, mn = 0.f;
-            if (m0 + m < n_out && unit < n_units)
-                F::unpack_q8(raw + m * S::Raw::ROW + S::Raw::offset(w, row_bytes, m0, m, k0) +
-                                 (unit / F::UNITS - k0 / F::QK) * F::BYTES,
-                             unit % F::UNITS, q, d, mn);
-            int4* dst = reinterpret_cast<int4*>(sw + (s & 1) * S::W_BYTES + m * LD + 32 * u);
-            dst[0] = make_int4(q[0], q[1], q[2], q[3]);
-            dst[1] = make_int4(q[4], q[5], q[6], q[7]);
+        const int k0 = s * BK, c = tid % (MQ_THREADS / 2);
+        const int m = c / UNITS, u = c % UNITS, unit = k0 / 32 + u;
+        const uint8_t* blk = stage(s) + S::RAW_AT + m * S::Raw::ROW + S::Raw::offset(w, row_bytes, m0, m, k0) +
+                             (unit / F::UNITS - k0 / F::QK) * F::BYTES;
+        const bool valid = m0 + m < n_out && unit < n_units;
+        int q[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        float d = 0.f, mn = 0.f;
+        int2* dst = reinterpret_cast<int2*>(sw + (s & 1) * S::W_BYTES + m * LD + 32 * u);
+        if (tid < MQ_THREADS / 2) {
+            if (valid) F::unpack_q8(blk, unit % F::UNITS, q, d, mn);
+            dst[0] = make_int2(q[0], q[1]);
+            dst[2] = make_int2(q[4], q[5]);
             swdm[(s & 1) * MM_BM * UNITS + m * UNITS + u] = make_float2(d, mn);
+        } else {
+            if (valid) F::unpack_q8(blk, unit % F::UNITS, q, d, mn);
+            dst[1] = make_int2(q[2], q[3]);
+            dst[3] = make_int2(q[6], q[7]);
         }
     };
 

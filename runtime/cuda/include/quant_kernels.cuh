@@ -86,11 +86,20 @@ constexpr int MV_MIN_BLOCKS = 8;
 // in flight), so it is 1.
 __host__ __device__ constexpr int mv_rows_per_warp(int) { return 1; }
 
+// The aligned 32-bit word at shared-memory address `at` (from __cvta_generic_to_shared): an explicit
+// ld.shared, as the compiler loses the address space of pointers rebuilt from integers (generic loads).
+// Not volatile, so that a load whose word goes unused is dropped; the clobber keeps it between the
+// barriers around it.
+__device__ __forceinline__ uint32_t lds_word(uint32_t at) {
+    uint32_t v;
+    asm("ld.shared.u32 %0, [%1];" : "=r"(v) : "r"(at) : "memory");
+    return v;
+}
+
 // 32 bits starting at any byte of shared memory: two aligned words and a funnel shift.
 __device__ __forceinline__ uint32_t lds_u32_any(const uint8_t* p) {
-    const uintptr_t a = reinterpret_cast<uintptr_t>(p);
-    const uint32_t* w = reinterpret_cast<const uint32_t*>(a & ~uintptr_t(3));
-    return __funnelshift_r(w[0], w[1], (uint32_t)(a & 3) * 8);
+    const uint32_t a = (uint32_t)__cvta_generic_to_shared(p), at = a & ~3u;
+    return __funnelshift_r(lds_word(at), lds_word(at + 4), (a & 3) * 8);
 }
 
 // Byte K of b as an exact float minus `bias`, without the quarter-rate integer conversion:
@@ -285,12 +294,10 @@ __device__ __forceinline__ void matvec_experts(const float* x, const uint8_t* w,
 // N 32-bit words starting at any byte of shared memory: N + 1 aligned words and funnel shifts.
 template <int N>
 __device__ __forceinline__ void lds_words_any(const uint8_t* p, int (&w)[N]) {
-    const uintptr_t a = reinterpret_cast<uintptr_t>(p);
-    const uint32_t* aligned = reinterpret_cast<const uint32_t*>(a & ~uintptr_t(3));
-    const uint32_t shift = (uint32_t)(a & 3) * 8;
+    const uint32_t a = (uint32_t)__cvta_generic_to_shared(p), at = a & ~3u, shift = (a & 3) * 8;
     uint32_t words[N + 1];
 #pragma unroll
-    for (int i = 0; i <= N; ++i) words[i] = aligned[i];
+    for (int i = 0; i <= N; ++i) words[i] = lds_word(at + 4 * i);
 #pragma unroll
     for (int i = 0; i < N; ++i) w[i] = (int)__funnelshift_r(words[i], words[i + 1], shift);
 }
