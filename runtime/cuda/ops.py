@@ -329,11 +329,13 @@ def attention(q, k_cache, v_cache, positions, scale: float, window: int = 0, sin
         _check(sinks, "sinks", shape=(hq,))
     out = _output(q, q.shape, np.float32, out)
     group = hq // hkv
-    if tensor_cores if tensor_cores is not None else attention_on_tensor_cores(n, group, hkv):
+    if tensor_cores is None:
+        tensor_cores = attention_on_tensor_cores(n, group, hkv)
+    if tensor_cores:
         fn, nbytes = _attention_mma_kernel(dh)
-        _launch(fn, (-(-n * group // _ATTN_MMA_ROWS), hkv, 1), (_ATTN_MMA_THREADS, 1, 1), stream, _ptr(q), _ptr(k_cache),
-                _ptr(v_cache), _ptr(positions), _ptr(sinks) if sinks is not None else 0, _ptr(out), n, hq, hkv,
-                cap, int(window), float(scale), shared=nbytes)
+        _launch(fn, (-(-n * group // _ATTN_MMA_ROWS), hkv, 1), (_ATTN_MMA_THREADS, 1, 1), stream, _ptr(q),
+                _ptr(k_cache), _ptr(v_cache), _ptr(positions), _ptr(sinks) if sinks is not None else 0, _ptr(out),
+                n, hq, hkv, cap, int(window), float(scale), shared=nbytes)
         return out
     splits = _attention_splits(n, group, hkv, cap, window)
     partials = None

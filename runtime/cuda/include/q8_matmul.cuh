@@ -31,16 +31,6 @@ struct MQSmem {
     static constexpr int BYTES = TILES > C_BYTES ? TILES : C_BYTES;
 };
 
-// cp.async of `bytes` (8 or 16) that writes zeros instead where !valid (src is then not read).
-template <int BYTES>
-__device__ __forceinline__ void cp_async_or_zero(void* smem, const void* gmem, bool valid) {
-    const uint32_t dst = (uint32_t)__cvta_generic_to_shared(smem);
-    if constexpr (BYTES == 16)
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(gmem), "r"(valid ? 16 : 0));
-    else
-        asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;" ::"r"(dst), "l"(gmem), "r"(valid ? 8 : 0));
-}
-
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* smem) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])

@@ -20,6 +20,7 @@
 #include <mma.h>
 #include <stdint.h>
 
+#include "cp_async.cuh"
 #include "swiglu.cuh"
 
 namespace plugrt {
@@ -405,14 +406,6 @@ __device__ __forceinline__ void matvec_q8_experts_swiglu(const int8_t* xq, const
 constexpr int MM_BM = 64;  // weight rows (outputs) per block
 constexpr int MM_BN = 64;  // activation rows (tokens) per block
 constexpr int MM_THREADS = 128;
-
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"((uint32_t)__cvta_generic_to_shared(smem)),
-                 "l"(gmem));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
 
 // The raw weight blocks a BK-column K step of a tensor-core tile reads, per tile row: the whole
 // block when a block spans several steps. They are copied with cp.async in 16-byte pieces from

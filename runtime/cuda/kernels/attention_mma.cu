@@ -13,8 +13,12 @@
 #include <climits>
 #include <stdint.h>
 #include "common.cuh"
+#include "cp_async.cuh"
+
+using plugrt::cp_async_commit, plugrt::cp_async_or_zero, plugrt::cp_async_wait;
 
 constexpr int FA_WARPS = 4, FA_ROWS = 16 * FA_WARPS, FA_KEYS = 32, FA_THREADS = 32 * FA_WARPS;
+constexpr float LOG2_E = 1.4426950408889634f;  // the softmax runs on exp2 of scores times log2(e)
 
 template <int DH>
 struct FaSmem {
@@ -42,11 +46,6 @@ __device__ __forceinline__ void mma_tf32(float (&c)[4], const float (&a)[4], flo
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
         : "r"(__float_as_uint(a[0])), "r"(__float_as_uint(a[1])), "r"(__float_as_uint(a[2])),
           "r"(__float_as_uint(a[3])), "r"(__float_as_uint(b0)), "r"(__float_as_uint(b1)));
-}
-
-__device__ __forceinline__ void cp_async16_or_zero(float* smem, const float* gmem, bool valid) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"((uint32_t)__cvta_generic_to_shared(smem)),
-                 "l"(gmem), "r"(valid ? 16 : 0));
 }
 
 template <int DH>
@@ -88,10 +87,10 @@ __device__ __forceinline__ void attention_mma_rows(const float* __restrict__ q, 
         warp_last = max(warp_last, __shfl_xor_sync(PLUGRT_FULL_MASK, warp_last, o));
     }
 
-    // Q as tf32 A operands, scaled by scale * log2(e) so that the softmax runs on exp2
+    // Q as tf32 A operands, scaled by scale * log2(e)
     constexpr int KSTEPS = DH / 8;
     float qa[KSTEPS][4];
-    const float qscale = scale * 1.4426950408889634f;
+    const float qscale = scale * LOG2_E;
 #pragma unroll
     for (int ks = 0; ks < KSTEPS; ++ks)
 #pragma unroll
@@ -108,11 +107,11 @@ __device__ __forceinline__ void attention_mma_rows(const float* __restrict__ q, 
                 const int j = c / (DH / 4), d = 4 * (c % (DH / 4)), p = k0 + j;
                 const bool valid = p <= key_last;
                 const size_t src = valid ? ((size_t)(p % cap) * hkv + kv_head) * DH + d : 0;
-                cp_async16_or_zero(tile_at(t & 1, 0) + j * LD + d, k_cache + src, valid);
-                cp_async16_or_zero(tile_at(t & 1, 1) + j * LD + d, v_cache + src, valid);
+                cp_async_or_zero<16>(tile_at(t & 1, 0) + j * LD + d, k_cache + src, valid);
+                cp_async_or_zero<16>(tile_at(t & 1, 1) + j * LD + d, v_cache + src, valid);
             }
         }
-        asm volatile("cp.async.commit_group;");
+        cp_async_commit();
     };
 
     float o[KSTEPS][4];  // O accumulators: dims 8 j + 2 tig, + 1 of rows g, g + 8
@@ -125,7 +124,7 @@ __device__ __forceinline__ void attention_mma_rows(const float* __restrict__ q, 
     load(0);
     for (int t = 0; t < n_tiles; ++t) {
         load(t + 1);
-        asm volatile("cp.async.wait_group 1;");
+        cp_async_wait<1>();
         for (int c = tid; c < CHUNKS; c += FA_THREADS) {  // the pieces this thread copied, to tf32
 #pragma unroll
             for (int kv = 0; kv < 2; ++kv) {
@@ -193,7 +192,7 @@ __device__ __forceinline__ void attention_mma_rows(const float* __restrict__ q, 
         }
         __syncthreads();  // every warp is done with stage t & 1 before tile t + 2 is copied into it
     }
-    asm volatile("cp.async.wait_group 0;");
+    cp_async_wait<0>();
 
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
@@ -202,7 +201,7 @@ __device__ __forceinline__ void attention_mma_rows(const float* __restrict__ q, 
         sum += __shfl_xor_sync(PLUGRT_FULL_MASK, sum, 2);
         float factor = 1.f;
         if (sinks != nullptr) {
-            const float sink = sinks[head[h]] * 1.4426950408889634f;
+            const float sink = sinks[head[h]] * LOG2_E;
             const float new_max = fmaxf(row_max[h], sink);
             factor = fast_exp2(row_max[h] - new_max);
             sum = sum * factor + fast_exp2(sink - new_max);
