@@ -144,6 +144,24 @@ def moe_router(logits: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return ids.astype(np.int32), weights.astype(np.float32)
 
 
+def expert_tiles(ids: np.ndarray, n_experts: int, tile: int) -> tuple[np.ndarray, np.ndarray]:
+    """Routing table of the grouped expert products: the flat (token, slot) pairs with a valid id,
+    sorted by expert (stable here; the CUDA kernel keeps no order within an expert), and tiles of at
+    most ``tile`` pairs of one expert as rows (expert, first index into sorted, pairs, 0), in expert
+    order, then zero rows up to the bound of ``runtime.cuda.ops.max_expert_tiles``."""
+    flat = np.asarray(ids, np.int64).reshape(-1)
+    valid = np.flatnonzero((flat >= 0) & (flat < n_experts))
+    order = valid[np.argsort(flat[valid], kind="stable")]
+    counts = np.bincount(flat[valid], minlength=n_experts)
+    firsts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rows = [(e, first + s, min(tile, count - s), 0)
+            for e, (first, count) in enumerate(zip(firsts, counts)) for s in range(0, count, tile)]
+    max_tiles = (flat.size + min(n_experts, flat.size) * (tile - 1)) // tile
+    tiles = np.zeros((max_tiles, 4), np.int32)
+    tiles[:len(rows)] = np.array(rows, np.int32).reshape(-1, 4)
+    return order.astype(np.int32), tiles
+
+
 def swiglu_oai(gate: np.ndarray, up: np.ndarray, alpha: float = 1.702, limit: float = 7.0) -> np.ndarray:
     """GPT-OSS's clamped SwiGLU: (clamp(up, -limit, limit) + 1) * g * sigmoid(alpha * g), g = min(gate, limit)."""
     g = np.minimum(_f32(gate), np.float32(limit))

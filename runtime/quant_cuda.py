@@ -12,7 +12,7 @@ from functools import lru_cache
 import numpy as np
 
 from runtime.cuda import device
-from runtime.cuda.ops import forget_int8
+from runtime.cuda.ops import expert_tiles, forget_int8
 
 #: Largest number of activation rows the fused matvec kernel takes in one launch.
 MATVEC_MAX_ROWS = 8
@@ -27,6 +27,7 @@ _MQ_BN = 128
 _MQ_THREADS = 256
 _DEQUANT_THREADS = 256
 _MAX_GRID_X = 2**31 - 1
+_MAX_GRID_Y = 65535
 
 _SIGNATURES = {
     "dequant": "PPPiiii",
@@ -36,9 +37,9 @@ _SIGNATURES = {
     "matvec_q8_experts": "PPPPPPiiiiiii",
     "matvec_q8_experts_swiglu": "PPPPPPPPiiiiiiiff",
     "matmul": "PPPiiii",
-    "matmul_experts": "PPPPiiiiiii",
+    "matmul_experts": "PPPPPiiiiiii",
     "matmul_q8": "PPPPiiii",
-    "matmul_q8_experts": "PPPPPiiiiiii",
+    "matmul_q8_experts": "PPPPPPiiiiiii",
 }
 _DEQUANT_SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float16): "f16", "bfloat16": "bf16"}
 
@@ -276,11 +277,17 @@ def matmul_q8_experts(fmt, xq, xds, w, ids, in_features: int, *, stream=None, ou
     k, x_rows = _check_q8_experts_input(xq, xds, ids, in_features)
     out = _empty((n_tok, k, n_out), np.float32, out)
     if n_tok:
-        _launch(fmt, "matmul_q8_experts", "matmul_q8_experts", (-(-n_out // _MM_BM), n_experts, 1),
-                (_MQ_THREADS, 1, 1), stream, xq.gpudata, xds.gpudata, w.gpudata, ids.gpudata, out.gpudata,
-                n_out * row_bytes, row_bytes, in_features, n_out, n_tok, k, x_rows,
+        sorted_pairs, tiles = expert_tiles(ids, n_experts, _MQ_BN, stream)
+        _launch(fmt, "matmul_q8_experts", "matmul_q8_experts", _grouped_grid(n_out, tiles), (_MQ_THREADS, 1, 1),
+                stream, xq.gpudata, xds.gpudata, w.gpudata, sorted_pairs.gpudata, tiles.gpudata, out.gpudata,
+                n_out * row_bytes, row_bytes, in_features, n_out, tiles.shape[0], k, x_rows,
                 shared_size=_q8_matmul_shared_bytes(fmt))
     return out
+
+
+def _grouped_grid(n_out: int, tiles) -> tuple[int, int, int]:
+    """Grid of a grouped expert product: row tiles x routing tiles (blocks loop past 65535)."""
+    return (-(-n_out // _MM_BM), min(tiles.shape[0], _MAX_GRID_Y), 1)
 
 
 def linear_experts(fmt, x, w, ids, in_features: int, *, bias=None, stream=None, out=None,
@@ -302,10 +309,10 @@ def linear_experts(fmt, x, w, ids, in_features: int, *, bias=None, stream=None, 
     if use_matmul and bias is not None:
         raise ValueError("linear_experts: the bias is fused into the matvec variant only")
     if use_matmul:
-        grid = (-(-n_out // _MM_BM), n_experts, 1)
-        _launch(fmt, "matmul_experts", "matmul_experts", grid, (_MM_THREADS, 1, 1), stream,
-                x.gpudata, w.gpudata, ids.gpudata, out.gpudata, expert_bytes, row_bytes, in_features, n_out,
-                n_tok, k, x_rows)
+        sorted_pairs, tiles = expert_tiles(ids, n_experts, _MM_BN, stream)
+        _launch(fmt, "matmul_experts", "matmul_experts", _grouped_grid(n_out, tiles), (_MM_THREADS, 1, 1), stream,
+                x.gpudata, w.gpudata, sorted_pairs.gpudata, tiles.gpudata, out.gpudata, expert_bytes, row_bytes,
+                in_features, n_out, tiles.shape[0], k, x_rows)
     else:
         grid = (-(-n_out // (_MV_WARPS * _MV_ROWS_PER_WARP[1])), n_tok * k, 1)
         _launch(fmt, "matvec_experts", "matvec_experts", grid, (_MV_WARPS * 32, 1, 1), stream,

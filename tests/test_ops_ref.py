@@ -199,6 +199,19 @@ def test_moe_router_matches_naive_selection(rng):
         np.testing.assert_allclose(weights[i], np.exp(top) / np.exp(top).sum(), rtol=1e-5)
 
 
+@pytest.mark.parametrize("tile", [1, 3, 64])
+def test_expert_tiles_cover_each_valid_pair_once_in_tiles_of_one_expert(rng, tile):
+    ids = rng.integers(-1, 9, size=(40, 2)).astype(np.int32)  # experts 0..7; -1 and 8 invalid
+    sorted_pairs, tiles = ops_ref.expert_tiles(ids, 8, tile)
+    flat = ids.reshape(-1)
+    used = [(e, first, n) for e, first, n, _ in tiles if n]
+    assert all(1 <= n <= tile and set(flat[sorted_pairs[first:first + n]]) == {e} for e, first, n in used)
+    assert sorted(p for _, first, n in used for p in sorted_pairs[first:first + n]) == \
+        [p for p in range(flat.size) if 0 <= flat[p] < 8]
+    assert [e for e, _, _ in used] == sorted(e for e, _, _ in used)  # expert order, empty rows last
+    assert not tiles[len(used):].any() and len(tiles) >= len(used)
+
+
 def test_swiglu_oai_matches_scalar_formula_with_clamps(rng):
     gate, up = _randn(rng, 50, scale=6.0), _randn(rng, 50, scale=6.0)
     gate[0], up[0] = 20.0, -20.0

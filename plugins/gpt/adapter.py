@@ -10,7 +10,8 @@ from plugins.gpt.gpt2 import Gpt2
 from plugins.gpt.gpt_oss import GptOss
 from runtime.runner import MAX_TOKENS_PER_CALL, CausalLM, WeightLoader
 from plugins.gpt.weights import gpt2_weight_table, gpt_oss_weight_table
-from runtime.architecture import ArchitectureAdapter, WeightSpec, attention_partials_bytes, int8_copy_bytes
+from runtime.architecture import (ArchitectureAdapter, WeightSpec, attention_partials_bytes, expert_routing_bytes,
+                                  int8_copy_bytes)
 from runtime.backend import Backend, get_backend
 from runtime.gguf.reader import GGUFFile
 
@@ -25,13 +26,14 @@ def _gpt_oss_workspace(cfg: GptOssConfig, n: int, logit_rows: int) -> int:
     attention output (3 x q width), k and v before and after RoPE (3 x kv width), plus the split-K
     partials. MoE: x and its norm, gate, up and the activation (3 x k x ffn), the down projection
     with its gathered bias rows and their sum (3 x k x hidden). Head: x, its norm, the logits.
-    Each product's input may have an int8 copy (int8_copy_bytes) while it runs.
+    Each product's input may have an int8 copy (int8_copy_bytes) while it runs, an expert product
+    its routing table (expert_routing_bytes).
     """
     h, q, kv, k = cfg.hidden_size, cfg.n_heads * cfg.head_dim, cfg.n_kv_heads * cfg.head_dim, cfg.n_experts_used
     attention = (n * (3 * h + 3 * q + 3 * kv) * 4 + attention_partials_bytes(cfg.head_dim)
                  + int8_copy_bytes(n * max(h, q)))
-    moe = n * (2 * h + 3 * k * cfg.expert_ffn + 3 * k * h + 2 * cfg.n_experts + 2 * k) * 4 + int8_copy_bytes(
-        n * max(h, k * cfg.expert_ffn))
+    moe = (n * (2 * h + 3 * k * cfg.expert_ffn + 3 * k * h + 2 * cfg.n_experts + 2 * k) * 4
+           + int8_copy_bytes(n * max(h, k * cfg.expert_ffn)) + expert_routing_bytes(n * k, cfg.n_experts))
     head = (n * 2 * h + logit_rows * cfg.vocab_size) * 4
     return max(attention, moe, head) + n * 2 * 4  # + token ids and positions
 

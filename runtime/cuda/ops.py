@@ -24,6 +24,8 @@ _NORM_THREADS = 256
 _NORM_WIDE_THREADS = 1024
 _ARGMAX_THREADS = 256
 _ARGMAX_ITEMS = 8  # ARGMAX_ITEMS in kernels/moe.cu
+_ROUTING_THREADS = 1024
+_MAX_ROUTED_EXPERTS = 4096  # expert_tiles keeps two ints an expert in shared memory
 # attention: rows (query, head) per block and the key-split target; see kernels/attention.cu
 _ATTN_WARPS = 8
 _ATTN_TILE = 32
@@ -370,6 +372,29 @@ def moe_router(logits, k: int, stream=None, out=None):
     _launch(_kernel("moe", "moe_router", "PPPii"), (n, 1, 1), (32, 1, 1), stream, _ptr(logits), _ptr(ids),
             _ptr(weights), n_experts, k, shared=8 * k)
     return ids, weights
+
+
+def expert_tiles(ids, n_experts: int, tile: int, stream=None):
+    """(sorted, tiles), the routing table of a grouped expert product (kernels/moe.cu): ids' (token,
+    slot) pairs sorted by expert, int32 [ids.size], and the tiles of at most ``tile`` pairs of one
+    expert, int32 [max_expert_tiles(...), 4] rows (expert, first index into sorted, pairs, 0), empty
+    rows last. Pairs with an id outside [0, n_experts) are in no tile."""
+    _check(ids, "ids", np.int32)
+    if not 0 < n_experts <= _MAX_ROUTED_EXPERTS:
+        raise ValueError(f"expert_tiles: {n_experts} experts outside 1..{_MAX_ROUTED_EXPERTS}")
+    n_pairs = ids.size
+    max_tiles = max_expert_tiles(n_pairs, n_experts, tile)
+    sorted_pairs = _output(ids, (n_pairs,), np.int32, None)
+    tiles = _output(ids, (max_tiles, 4), np.int32, None)
+    if n_pairs:
+        _launch(_kernel("moe", "expert_tiles", "PiiiiPP"), (1, 1, 1), (_ROUTING_THREADS, 1, 1), stream, _ptr(ids),
+                n_pairs, n_experts, tile, max_tiles, _ptr(sorted_pairs), _ptr(tiles), shared=8 * n_experts)
+    return sorted_pairs, tiles
+
+
+def max_expert_tiles(n_pairs: int, n_experts: int, tile: int) -> int:
+    """Most tiles of at most ``tile`` pairs of one expert that ``n_pairs`` pairs can need."""
+    return (n_pairs + min(n_experts, n_pairs) * (tile - 1)) // tile
 
 
 def argmax(logits, stream=None, out=None):

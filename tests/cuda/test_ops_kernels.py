@@ -211,6 +211,21 @@ def test_moe_router_with_ties(ops, rng):
     assert _rel_err(weights.get(), want_weights) <= 1e-5
 
 
+@pytest.mark.parametrize("n_tok, tile", [(1, 128), (300, 128), (2048, 128), (513, 64)])
+def test_expert_tiles(ops, rng, n_tok, tile):
+    """The routing table of the grouped expert products: the reference's tiles exactly, and within
+    each expert the same pairs (the kernel keeps no order there); invalid ids in no tile."""
+    ids = np.stack([rng.choice(EXPERTS, TOP_K, replace=False) for _ in range(n_tok)]).astype(np.int32)
+    ids[n_tok // 2, 0], ids[-1, -1] = -1, EXPERTS
+    got_sorted, got_tiles = (a.get() for a in ops.expert_tiles(_gpu(ids), EXPERTS, tile))
+    want_sorted, want_tiles = ops_ref.expert_tiles(ids, EXPERTS, tile)
+    np.testing.assert_array_equal(got_tiles, want_tiles)
+    counts = np.bincount(ids[(ids >= 0) & (ids < EXPERTS)], minlength=EXPERTS)
+    for first, count in zip(np.cumsum(counts) - counts, counts):
+        assert sorted(got_sorted[first:first + count]) == sorted(want_sorted[first:first + count])
+    assert len(want_sorted) == ids.size - 2 and got_sorted.shape == (ids.size,)
+
+
 def test_argmax_large_vocab_with_ties(ops, rng):
     logits = _randn(rng, 3, VOCAB)
     logits[0, [17, 200000]] = 50.0

@@ -225,17 +225,18 @@ __device__ __forceinline__ void matmul_q8(const int8_t* xq, const float2* xds, c
     mmq_tile<F>(mq_smem, xrow, dsrow, orow, min(MQ_BN, n_tok - n0), w, row_bytes, n_cols, n_out, blockIdx.x * MM_BM);
 }
 
-// matmul_experts from int8 activations xq [n_tok, x_rows, n_cols] (x_rows 1 or k); launched as
-// matmul_q8 with grid (ceil(n_out / MM_BM), n_experts).
+// matmul_experts from int8 activations xq [n_tok, x_rows, n_cols] (x_rows 1 or k); grid
+// (ceil(n_out / MM_BM), routing tiles), each of at most MQ_BN pairs (for_expert_tiles).
 template <class F>
 __device__ __forceinline__ void matmul_q8_experts(const int8_t* xq, const float2* xds, const uint8_t* w,
-                                                  const int* ids, float* out, int expert_bytes, int row_bytes,
-                                                  int n_cols, int n_out, int n_tok, int k, int x_rows) {
+                                                  const int* sorted, const int4* tiles, float* out, int expert_bytes,
+                                                  int row_bytes, int n_cols, int n_out, int n_tiles, int k,
+                                                  int x_rows) {
     __shared__ const int8_t* xrow[MQ_BN];
     __shared__ const float2* dsrow[MQ_BN];
     __shared__ float* orow[MQ_BN];
-    const int e = blockIdx.y, tid = threadIdx.x;
-    for_expert_pairs<MQ_BN>(ids, e, n_tok * k, [&](const int* pairs, int n) {
+    const int tid = threadIdx.x;
+    for_expert_tiles(sorted, tiles, n_tiles, [&](int e, const int* pairs, int n) {
         if (tid < n) {
             const int p = pairs[tid], t = p / k, j = p % k;
             const size_t xr = (size_t)t * x_rows + (x_rows == 1 ? 0 : j);
@@ -259,9 +260,9 @@ __device__ __forceinline__ void matmul_q8_experts(const int8_t* xq, const float2
         plugrt::matmul_q8<F>(xq, xds, w, out, row_bytes, n_cols, n_out, n_tok);                                 \
     }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(plugrt::MQ_THREADS, 2)                                         \
-        P##_matmul_q8_experts(const int8_t* xq, const float2* xds, const uint8_t* w, const int* ids, float* out, \
-                              int expert_bytes, int row_bytes, int n_cols, int n_out, int n_tok, int k,         \
-                              int x_rows) {                                                                     \
-        plugrt::matmul_q8_experts<F>(xq, xds, w, ids, out, expert_bytes, row_bytes, n_cols, n_out, n_tok, k,    \
-                                     x_rows);                                                                   \
+        P##_matmul_q8_experts(const int8_t* xq, const float2* xds, const uint8_t* w, const int* sorted,         \
+                              const int4* tiles, float* out, int expert_bytes, int row_bytes, int n_cols,       \
+                              int n_out, int n_tiles, int k, int x_rows) {                                      \
+        plugrt::matmul_q8_experts<F>(xq, xds, w, sorted, tiles, out, expert_bytes, row_bytes, n_cols, n_out,    \
+                                     n_tiles, k, x_rows);                                                       \
     }

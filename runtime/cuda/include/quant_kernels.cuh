@@ -621,53 +621,39 @@ __device__ __forceinline__ void matmul(const float* x, const uint8_t* w, float* 
     mma_tile<F>(smem, xrow, orow, min(MM_BN, n_tok - n0), w, row_bytes, n_cols, n_out, blockIdx.x * MM_BM);
 }
 
-// Calls tile(pairs, n) with the (token, slot) pairs p = t * k + j that chose expert e (ids[p] == e),
-// BN at a time and the remainder last; pairs[0 .. n) is shared memory. Every thread of the block
-// (at least BN) calls it, and tile is called by all of them.
-template <int BN = MM_BN, class Tile>
-__device__ __forceinline__ void for_expert_pairs(const int* ids, int e, int total, Tile tile) {
-    __shared__ int pairs[2 * BN];
-    __shared__ int count;
-    const int tid = threadIdx.x;
-    if (tid == 0) count = 0;
-    __syncthreads();
-    for (int base = 0; base < total || count > 0; base += BN) {
-        if (base < total && tid < BN && base + tid < total && ids[base + tid] == e)
-            pairs[atomicAdd(&count, 1)] = base + tid;
-        __syncthreads();
-        const int c = count;
-        if (c >= BN || (base + BN >= total && c > 0)) {
-            const int n = min(c, BN);
-            tile(pairs, n);
-            if (tid < c - n) pairs[tid] = pairs[n + tid];
-            __syncthreads();
-            if (tid == 0) count = c - n;
-        }
-        __syncthreads();
+// The grouped expert products' grid: (row tiles, tiles of the routing table runtime.cuda.ops.
+// expert_tiles made). For each routing tile this block takes (blockIdx.y, + gridDim.y, ...), calls
+// tile(e, pairs, n) with the n <= BN (token, slot) pairs p = t * k + j that chose expert e, at
+// pairs[0 .. n) in global memory; every thread of the block calls it, and tile is called by all.
+template <class Tile>
+__device__ __forceinline__ void for_expert_tiles(const int* sorted, const int4* tiles, int n_tiles, Tile tile) {
+    for (int i = blockIdx.y; i < n_tiles; i += gridDim.y) {
+        const int4 t = tiles[i];
+        if (t.z == 0) return;  // the table's empty tiles come after its last
+        tile(t.x, sorted + t.y, t.z);
     }
 }
 
-// MoE prefill: grid (ceil(n_out / MM_BM), n_experts). Block (., e) multiplies the pairs that chose
-// expert e (for_expert_pairs) by expert e's tile; experts nobody chose are never read.
+// MoE prefill: block (r, .) multiplies row tile r of an expert by the pairs of each routing tile it
+// takes (for_expert_tiles); experts nobody chose are never read.
 // out[t, j, :] = W[ids[t, j]] @ x[t, x_rows == 1 ? 0 : j, :]. Pairs with an invalid id are left
 // unwritten.
 template <class F>
-__device__ __forceinline__ void matmul_experts(const float* x, const uint8_t* w, const int* ids, float* out,
-                                               int expert_bytes, int row_bytes, int n_cols, int n_out, int n_tok,
-                                               int k, int x_rows) {
+__device__ __forceinline__ void matmul_experts(const float* x, const uint8_t* w, const int* sorted, const int4* tiles,
+                                               float* out, int expert_bytes, int row_bytes, int n_cols, int n_out,
+                                               int n_tiles, int k, int x_rows) {
     __shared__ __align__(128) unsigned char smem[MMSmem<F>::BYTES];
     __shared__ const float* xrow[MM_BN];
     __shared__ float* orow[MM_BN];
-    const int e = blockIdx.y, tid = threadIdx.x;
-    for_expert_pairs(ids, e, n_tok * k, [&](const int* pairs, int n) {
+    const int tid = threadIdx.x;
+    for_expert_tiles(sorted, tiles, n_tiles, [&](int e, const int* pairs, int n) {
         if (tid < n) {
             const int p = pairs[tid], t = p / k, j = p % k;
             xrow[tid] = x + ((size_t)t * x_rows + (x_rows == 1 ? 0 : j)) * n_cols;
             orow[tid] = out + (size_t)p * n_out;
         }
         __syncthreads();
-        mma_tile<F>(smem, xrow, orow, n, w + (size_t)e * expert_bytes, row_bytes, n_cols, n_out,
-                    blockIdx.x * MM_BM);
+        mma_tile<F>(smem, xrow, orow, n, w + (size_t)e * expert_bytes, row_bytes, n_cols, n_out, blockIdx.x * MM_BM);
     });
 }
 
@@ -703,9 +689,11 @@ __device__ __forceinline__ void matmul_experts(const float* x, const uint8_t* w,
         plugrt::matmul<F>(x, w, out, row_bytes, n_cols, n_out, n_tok);                                          \
     }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(plugrt::MM_THREADS)                                            \
-        P##_matmul_experts(const float* x, const uint8_t* w, const int* ids, float* out, int expert_bytes,      \
-                           int row_bytes, int n_cols, int n_out, int n_tok, int k, int x_rows) {                \
-        plugrt::matmul_experts<F>(x, w, ids, out, expert_bytes, row_bytes, n_cols, n_out, n_tok, k, x_rows);    \
+        P##_matmul_experts(const float* x, const uint8_t* w, const int* sorted, const int4* tiles, float* out,  \
+                           int expert_bytes, int row_bytes, int n_cols, int n_out, int n_tiles, int k,          \
+                           int x_rows) {                                                                        \
+        plugrt::matmul_experts<F>(x, w, sorted, tiles, out, expert_bytes, row_bytes, n_cols, n_out, n_tiles, k, \
+                                  x_rows);                                                                      \
     }
 
 #define PLUGRT_MATVEC_KERNEL(P, F, NR)                                                                          \

@@ -107,3 +107,36 @@ extern "C" __global__ void argmax_final(const float* __restrict__ part_value, co
     block_argmax(best, best_id);
     if (threadIdx.x == 0) ids[blockIdx.x] = best_id < vocab ? best_id : 0;
 }
+
+// MoE prefill routing for the grouped expert products: the (token, slot) pairs p < n_pairs sorted
+// by expert ids[p] into sorted[], and the work split into tiles of at most `tile` pairs of one
+// expert: tiles[i] = (expert, first index into sorted, pairs), in expert order, then (0, 0, 0) up to
+// max_tiles. Pairs with an id outside [0, n_experts) are left out. Within an expert the pairs come
+// in no fixed order (each pair's product is the same wherever it lands). One block; dynamic shared
+// memory: 2 * n_experts ints.
+extern "C" __global__ void expert_tiles(const int* __restrict__ ids, int n_pairs, int n_experts, int tile,
+                                        int max_tiles, int* __restrict__ sorted, int4* __restrict__ tiles) {
+    extern __shared__ int pairs_of[];  // [n_experts] counts, then [n_experts] write cursors
+    int* cursor = pairs_of + n_experts;
+    for (int e = threadIdx.x; e < n_experts; e += blockDim.x) pairs_of[e] = 0;
+    __syncthreads();
+    for (int p = threadIdx.x; p < n_pairs; p += blockDim.x) {
+        const int e = ids[p];
+        if (e >= 0 && e < n_experts) atomicAdd(&pairs_of[e], 1);
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int first = 0, t = 0;
+        for (int e = 0; e < n_experts; ++e) {
+            cursor[e] = first;
+            for (int s = 0; s < pairs_of[e]; s += tile) tiles[t++] = make_int4(e, first + s, min(tile, pairs_of[e] - s), 0);
+            first += pairs_of[e];
+        }
+        for (; t < max_tiles; ++t) tiles[t] = make_int4(0, 0, 0, 0);
+    }
+    __syncthreads();
+    for (int p = threadIdx.x; p < n_pairs; p += blockDim.x) {
+        const int e = ids[p];
+        if (e >= 0 && e < n_experts) sorted[atomicAdd(&cursor[e], 1)] = p;
+    }
+}
