@@ -81,6 +81,43 @@ struct MXFP4 {
     }
 };
 
+// Decode products: a unit as magnitude bytes in nibble order, without sorting or sign selects. With
+// the generic PTX prmt, a selector nibble whose top bit is set yields the sign of the chosen byte,
+// 0 for the non-negative magnitude table: looking the nibbles up as they are gives the magnitudes
+// of the positive weights (0 at negative ones), looking them up with the sign bits flipped gives
+// those of the negative ones. The activations are put into the same nibble order instead (two
+// byte selects a word, shared by the rows a warp reads), and dot = positive sum - negative sum.
+template <>
+struct plugrt::Q8Unit<MXFP4> {
+    int w[4];  // the unit's 16 bytes: nibbles of byte j are weights j and 16 + j
+    float d, m;
+    static __device__ __forceinline__ int lookup(uint32_t nibbles) {  // 4 selector nibbles, low 16 bits
+        uint32_t r;
+        asm("prmt.b32 %0, %1, %2, %3;" : "=r"(r) : "r"(0x03020100u), "r"(0x0C080604u), "r"(nibbles));
+        return (int)r;
+    }
+    __device__ __forceinline__ void load(const uint8_t* blk, int) {
+        lds_words_any<4>(blk + 1, w);
+        d = MXFP4::scale(blk[0]);
+        m = 0.f;
+    }
+    __device__ __forceinline__ int dot(int4 a, int4 b) const {
+        const int x[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+        int sp = 0, sn = 0;
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+            // x in the order of word k's nibbles: 4k, 16+4k, 4k+1, 17+4k, then 4k+2, 18+4k, 4k+3, 19+4k
+            const int lo = (int)__byte_perm(x[k], x[4 + k], 0x5140), hi = (int)__byte_perm(x[k], x[4 + k], 0x7362);
+            const uint32_t p = (uint32_t)w[k], n = p ^ 0x88888888u;
+            sp = __dp4a(lookup(p), lo, sp);
+            sp = __dp4a(lookup(p >> 16), hi, sp);
+            sn = __dp4a(lookup(n), lo, sn);
+            sn = __dp4a(lookup(n >> 16), hi, sn);
+        }
+        return sp - sn;
+    }
+};
+
 PLUGRT_QUANT_KERNELS(mxfp4, MXFP4)
 PLUGRT_Q8_KERNELS(mxfp4, MXFP4)
 PLUGRT_Q8_MATMUL_KERNELS(mxfp4, MXFP4)

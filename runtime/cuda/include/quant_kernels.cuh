@@ -303,6 +303,27 @@ __device__ __forceinline__ void lds_words_any(const uint8_t* p, int (&w)[N]) {
     for (int i = 0; i < N; ++i) w[i] = (int)__funnelshift_r(words[i], words[i + 1], shift);
 }
 
+// One unit of a weight row made ready for dp4a against int8 activations: by default unpack_q8's 32
+// int8 values in order. A format may specialize it where another form takes fewer instructions
+// (MXFP4). dot(a, b) = sum of the unit's integer weights times the 32 int8 activations a (0-15), b
+// (16-31); the unit's value is d * dx * dot - m * (dx * sum qx).
+template <class F>
+struct Q8Unit {
+    int q[8];
+    float d, m;
+    __device__ __forceinline__ void load(const uint8_t* blk, int u) { F::unpack_q8(blk, u, q, d, m); }
+    __device__ __forceinline__ int dot(int4 a, int4 b) const {
+        int s = __dp4a(q[0], a.x, 0);
+        s = __dp4a(q[1], a.y, s);
+        s = __dp4a(q[2], a.z, s);
+        s = __dp4a(q[3], a.w, s);
+        s = __dp4a(q[4], b.x, s);
+        s = __dp4a(q[5], b.y, s);
+        s = __dp4a(q[6], b.z, s);
+        return __dp4a(q[7], b.w, s);
+    }
+};
+
 // acc[r][i] += sum_c qx[i][c] W_r[c] (scaled as above) over R weight rows (raw bytes at wrows[r])
 // read together; like matvec_row otherwise.
 template <class F, int NR, int R = 1>
@@ -316,11 +337,9 @@ __device__ __forceinline__ void matvec_q8_rows(const int8_t* __restrict__ xq, co
         const uint8_t* blocks[R];
         stage_rows_chunk<F, R>(wrows, b0, nb, stage, blocks);
         for (int U = lane; U < nb * F::UNITS; U += 32) {
-            int q[R][8];
-            float d[R], m[R];
+            Q8Unit<F> unit_of[R];
 #pragma unroll
-            for (int r = 0; r < R; ++r)
-                F::unpack_q8(blocks[r] + (U / F::UNITS) * F::BYTES, U % F::UNITS, q[r], d[r], m[r]);
+            for (int r = 0; r < R; ++r) unit_of[r].load(blocks[r] + (U / F::UNITS) * F::BYTES, U % F::UNITS);
             const int unit = b0 * F::UNITS + U;
 #pragma unroll
             for (int i = 0; i < NR; ++i) {
@@ -329,17 +348,8 @@ __device__ __forceinline__ void matvec_q8_rows(const int8_t* __restrict__ xq, co
                 const int4 a = __ldg(xp), b = __ldg(xp + 1);
                 const float2 ds = __ldg(xds + xr * n_units + unit);
 #pragma unroll
-                for (int r = 0; r < R; ++r) {
-                    int s = __dp4a(q[r][0], a.x, 0);
-                    s = __dp4a(q[r][1], a.y, s);
-                    s = __dp4a(q[r][2], a.z, s);
-                    s = __dp4a(q[r][3], a.w, s);
-                    s = __dp4a(q[r][4], b.x, s);
-                    s = __dp4a(q[r][5], b.y, s);
-                    s = __dp4a(q[r][6], b.z, s);
-                    s = __dp4a(q[r][7], b.w, s);
-                    acc[r][i] += d[r] * ds.x * (float)s - m[r] * ds.y;
-                }
+                for (int r = 0; r < R; ++r)
+                    acc[r][i] += unit_of[r].d * ds.x * (float)unit_of[r].dot(a, b) - unit_of[r].m * ds.y;
             }
         }
         __syncwarp();
