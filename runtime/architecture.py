@@ -56,9 +56,9 @@ def int8_copy_bytes(n_values: int) -> int:
 
 
 def expert_routing_bytes(n_pairs: int, n_experts: int) -> int:
-    """Upper bound of the CUDA backend's routing table of a grouped expert product (the pairs sorted
-    by expert and tiles of at least 64 pairs, runtime.cuda.ops.expert_tiles), alive while the
-    product runs; for adapters' :meth:`workspace_bytes`."""
+    """Upper bound of the CUDA backend's routing table of the grouped expert products (the pairs
+    sorted by expert and tiles of at least 64 pairs, runtime.cuda.ops.expert_tiles), alive while a
+    layer's expert products run; for adapters' :meth:`workspace_bytes`."""
     return 4 * n_pairs + 16 * (n_pairs // 64 + n_experts)
 
 

@@ -12,7 +12,7 @@ from functools import lru_cache
 import numpy as np
 
 from runtime.cuda import device
-from runtime.cuda.ops import expert_tiles, forget_int8
+from runtime.cuda.ops import forget_derived, is_c_contiguous, routing_table
 
 #: Largest number of activation rows the fused matvec kernel takes in one launch.
 MATVEC_MAX_ROWS = 8
@@ -77,7 +77,7 @@ def _empty(shape, dtype, out):
         return gpuarray.empty(shape, dtype)
     if tuple(out.shape) != tuple(shape) or out.dtype != np.dtype(dtype):
         raise ValueError(f"out must be {np.dtype(dtype).name} {tuple(shape)}, got {out.dtype.name} {tuple(out.shape)}")
-    forget_int8(out)
+    forget_derived(out)
     return out
 
 
@@ -86,7 +86,7 @@ def _check(name: str, arr, dtype, ndim: int | None = None) -> None:
         raise TypeError(f"{name} must be {np.dtype(dtype).name}, got {arr.dtype.name}")
     if ndim is not None and len(arr.shape) != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {tuple(arr.shape)}")
-    if not arr.flags.c_contiguous:
+    if not is_c_contiguous(arr):
         raise ValueError(f"{name} must be C-contiguous")
 
 
@@ -277,7 +277,7 @@ def matmul_q8_experts(fmt, xq, xds, w, ids, in_features: int, *, stream=None, ou
     k, x_rows = _check_q8_experts_input(xq, xds, ids, in_features)
     out = _empty((n_tok, k, n_out), np.float32, out)
     if n_tok:
-        sorted_pairs, tiles = expert_tiles(ids, n_experts, _MQ_BN, stream)
+        sorted_pairs, tiles = routing_table(ids, n_experts, _MQ_BN, stream)
         _launch(fmt, "matmul_q8_experts", "matmul_q8_experts", _grouped_grid(n_out, tiles), (_MQ_THREADS, 1, 1),
                 stream, xq.gpudata, xds.gpudata, w.gpudata, sorted_pairs.gpudata, tiles.gpudata, out.gpudata,
                 n_out * row_bytes, row_bytes, in_features, n_out, tiles.shape[0], k, x_rows,
@@ -309,7 +309,7 @@ def linear_experts(fmt, x, w, ids, in_features: int, *, bias=None, stream=None, 
     if use_matmul and bias is not None:
         raise ValueError("linear_experts: the bias is fused into the matvec variant only")
     if use_matmul:
-        sorted_pairs, tiles = expert_tiles(ids, n_experts, _MM_BN, stream)
+        sorted_pairs, tiles = routing_table(ids, n_experts, _MM_BN, stream)
         _launch(fmt, "matmul_experts", "matmul_experts", _grouped_grid(n_out, tiles), (_MM_THREADS, 1, 1), stream,
                 x.gpudata, w.gpudata, sorted_pairs.gpudata, tiles.gpudata, out.gpudata, expert_bytes, row_bytes,
                 in_features, n_out, tiles.shape[0], k, x_rows)

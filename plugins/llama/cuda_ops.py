@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.cuda import device
+from runtime.cuda.ops import is_c_contiguous
 from runtime.cuda.source import CudaSource
 
 SOURCE_PATH = Path(__file__).parent / "kernels" / "llama_ops.cu"
@@ -35,7 +36,7 @@ def _kernel(name: str, signature: str):
 def _check(array, name: str, dtype=np.float32, shape: tuple | None = None) -> None:
     if array.dtype != dtype:
         raise ValueError(f"{name}: expected dtype {np.dtype(dtype)}, got {array.dtype}")
-    if not array.flags.c_contiguous:
+    if not is_c_contiguous(array):
         raise ValueError(f"{name}: must be C-contiguous")
     if shape is not None and tuple(array.shape) != tuple(shape):
         raise ValueError(f"{name}: expected shape {tuple(shape)}, got {tuple(array.shape)}")

@@ -86,7 +86,7 @@ class CudaBackend(Backend):
         return t.get()
 
     def write(self, t, array: np.ndarray) -> None:
-        cuda_ops.forget_int8(t)
+        cuda_ops.forget_derived(t)
         self._driver.memcpy_htod(t.gpudata, np.ascontiguousarray(array, dtype=t.dtype).reshape(t.shape))
 
     # -- int8 activations: an rms_norm output of decode size carries its quantization, made by the

@@ -50,23 +50,42 @@ def _launch(fn, grid, block, stream, *args, shared: int = 0) -> None:
     fn.prepared_async_call(grid, block, stream or device.stream(), *args, shared_size=shared)
 
 
+def is_c_contiguous(array) -> bool:
+    """``array.flags.c_contiguous`` from shape and strides alone (numpy's rule: a dimension of
+    length 1 may have any stride, an empty array is contiguous). A GPUArray builds its flags anew
+    at each access, which made the checks of every op a sixth of an eager call's host time."""
+    if 0 in array.shape:
+        return True
+    expected = array.dtype.itemsize
+    for length, stride in zip(reversed(array.shape), reversed(array.strides)):
+        if length != 1 and stride != expected:
+            return False
+        expected *= length
+    return True
+
+
 def _check(array, name: str, dtype=np.float32, shape: tuple | None = None) -> None:
     if array.dtype != dtype:
         raise ValueError(f"{name}: expected dtype {np.dtype(dtype)}, got {array.dtype}")
-    if not array.flags.c_contiguous:
+    if not is_c_contiguous(array):
         raise ValueError(f"{name}: must be C-contiguous")
     if shape is not None and tuple(array.shape) != tuple(shape):
         raise ValueError(f"{name}: expected shape {tuple(shape)}, got {tuple(array.shape)}")
 
 
 #: Attribute of an array written by ``rms_norm_q8``: its (q, ds) int8 quantization, which products
-#: reading the array reuse. Anything that writes into the array again drops it (``forget_int8``).
+#: reading the array reuse. Anything that writes into the array again drops it (``forget_derived``).
 INT8_ATTRIBUTE = "plugrt_int8"
+#: Attribute of an expert-id array: its routing tables ({(n_experts, tile): expert_tiles(...)}),
+#: which the gate, up and down products of one MoE layer share (``routing_table``).
+ROUTING_ATTRIBUTE = "plugrt_routing"
 
 
-def forget_int8(array) -> None:
-    """``array`` is being overwritten: its int8 quantization no longer stands for it."""
+def forget_derived(array) -> None:
+    """``array`` is being overwritten: what was made from it (its int8 quantization, its routing
+    tables) no longer stands for it."""
     array.__dict__.pop(INT8_ATTRIBUTE, None)
+    array.__dict__.pop(ROUTING_ATTRIBUTE, None)
 
 
 def _output(like, shape, dtype, out, name: str = "out"):
@@ -74,7 +93,7 @@ def _output(like, shape, dtype, out, name: str = "out"):
     if out is None:
         return type(like)(tuple(shape), dtype, allocator=like.allocator)
     _check(out, name, dtype, shape)
-    forget_int8(out)
+    forget_derived(out)
     return out
 
 
@@ -390,6 +409,15 @@ def expert_tiles(ids, n_experts: int, tile: int, stream=None):
         _launch(_kernel("moe", "expert_tiles", "PiiiiPP"), (1, 1, 1), (_ROUTING_THREADS, 1, 1), stream, _ptr(ids),
                 n_pairs, n_experts, tile, max_tiles, _ptr(sorted_pairs), _ptr(tiles), shared=8 * n_experts)
     return sorted_pairs, tiles
+
+
+def routing_table(ids, n_experts: int, tile: int, stream=None):
+    """``expert_tiles(ids, n_experts, tile)``, made once and kept on ``ids`` for the other products
+    that read the same ids (until ids is written again: ``forget_derived``)."""
+    tables = ids.__dict__.setdefault(ROUTING_ATTRIBUTE, {})
+    if (n_experts, tile) not in tables:
+        tables[n_experts, tile] = expert_tiles(ids, n_experts, tile, stream)
+    return tables[n_experts, tile]
 
 
 def max_expert_tiles(n_pairs: int, n_experts: int, tile: int) -> int:

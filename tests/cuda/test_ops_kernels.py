@@ -226,6 +226,14 @@ def test_expert_tiles(ops, rng, n_tok, tile):
     assert len(want_sorted) == ids.size - 2 and got_sorted.shape == (ids.size,)
 
 
+def test_routing_table_made_once_per_ids_until_they_are_written(ops, rng):
+    ids = _gpu(np.stack([rng.choice(EXPERTS, TOP_K, replace=False) for _ in range(300)]).astype(np.int32))
+    table = ops.routing_table(ids, EXPERTS, 128)
+    assert ops.routing_table(ids, EXPERTS, 128) is table and ops.routing_table(ids, EXPERTS, 64) is not table
+    ops.forget_derived(ids)
+    assert ops.routing_table(ids, EXPERTS, 128) is not table
+
+
 def test_argmax_large_vocab_with_ties(ops, rng):
     logits = _randn(rng, 3, VOCAB)
     logits[0, [17, 200000]] = 50.0
