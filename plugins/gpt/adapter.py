@@ -26,8 +26,8 @@ def _gpt_oss_workspace(cfg: GptOssConfig, n: int, logit_rows: int) -> int:
     attention output (3 x q width), k and v before and after RoPE (3 x kv width), plus the split-K
     partials. MoE: x and its norm, gate, up and the activation (3 x k x ffn), the down projection
     with its gathered bias rows and their sum (3 x k x hidden). Head: x, its norm, the logits.
-    Each product's input may have an int8 copy (int8_copy_bytes) while it runs, an expert product
-    its routing table (expert_routing_bytes).
+    Each product's input may have an int8 copy (int8_copy_bytes) while it runs, the MoE block the
+    routing table its expert products share (expert_routing_bytes).
     """
     h, q, kv, k = cfg.hidden_size, cfg.n_heads * cfg.head_dim, cfg.n_kv_heads * cfg.head_dim, cfg.n_experts_used
     attention = (n * (3 * h + 3 * q + 3 * kv) * 4 + attention_partials_bytes(cfg.head_dim)

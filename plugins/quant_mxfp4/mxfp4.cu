@@ -86,7 +86,7 @@ struct MXFP4 {
 // 0 for the non-negative magnitude table: looking the nibbles up as they are gives the magnitudes
 // of the positive weights (0 at negative ones), looking them up with the sign bits flipped gives
 // those of the negative ones. The activations are put into the same nibble order instead (two
-// byte selects a word, shared by the rows a warp reads), and dot = positive sum - negative sum.
+// byte selects a word), and dot = positive sum - negative sum.
 template <>
 struct plugrt::Q8Unit<MXFP4> {
     int w[4];  // the unit's 16 bytes: nibbles of byte j are weights j and 16 + j

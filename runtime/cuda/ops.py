@@ -53,7 +53,8 @@ def _launch(fn, grid, block, stream, *args, shared: int = 0) -> None:
 def is_c_contiguous(array) -> bool:
     """``array.flags.c_contiguous`` from shape and strides alone (numpy's rule: a dimension of
     length 1 may have any stride, an empty array is contiguous). A GPUArray builds its flags anew
-    at each access, which made the checks of every op a sixth of an eager call's host time."""
+    at each access: under cProfile, the ops' checks through them were about a sixth of an eager
+    call's host time."""
     if 0 in array.shape:
         return True
     expected = array.dtype.itemsize
