@@ -144,11 +144,17 @@ def moe_router(logits: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return ids.astype(np.int32), weights.astype(np.float32)
 
 
+def max_expert_tiles(n_pairs: int, n_experts: int, tile: int) -> int:
+    """Most tiles of at most ``tile`` pairs of one expert that ``n_pairs`` pairs can need: the
+    length of a routing table's tile array."""
+    return (n_pairs + min(n_experts, n_pairs) * (tile - 1)) // tile
+
+
 def expert_tiles(ids: np.ndarray, n_experts: int, tile: int) -> tuple[np.ndarray, np.ndarray]:
     """Routing table of the grouped expert products: the flat (token, slot) pairs with a valid id,
     sorted by expert (stable here; the CUDA kernel keeps no order within an expert), and tiles of at
     most ``tile`` pairs of one expert as rows (expert, first index into sorted, pairs, 0), in expert
-    order, then zero rows up to the bound of ``runtime.cuda.ops.max_expert_tiles``."""
+    order, then zero rows up to ``max_expert_tiles``."""
     flat = np.asarray(ids, np.int64).reshape(-1)
     valid = np.flatnonzero((flat >= 0) & (flat < n_experts))
     order = valid[np.argsort(flat[valid], kind="stable")]
@@ -156,8 +162,7 @@ def expert_tiles(ids: np.ndarray, n_experts: int, tile: int) -> tuple[np.ndarray
     firsts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     rows = [(e, first + s, min(tile, count - s), 0)
             for e, (first, count) in enumerate(zip(firsts, counts)) for s in range(0, count, tile)]
-    max_tiles = (flat.size + min(n_experts, flat.size) * (tile - 1)) // tile
-    tiles = np.zeros((max_tiles, 4), np.int32)
+    tiles = np.zeros((max_expert_tiles(flat.size, n_experts, tile), 4), np.int32)
     tiles[:len(rows)] = np.array(rows, np.int32).reshape(-1, 4)
     return order.astype(np.int32), tiles
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from runtime.cuda import device
 from runtime.cuda.source import CudaSource
+from runtime.ops_ref import max_expert_tiles
 
 KERNEL_DIR = Path(__file__).parent / "kernels"
 
@@ -419,11 +420,6 @@ def routing_table(ids, n_experts: int, tile: int, stream=None):
     if (n_experts, tile) not in tables:
         tables[n_experts, tile] = expert_tiles(ids, n_experts, tile, stream)
     return tables[n_experts, tile]
-
-
-def max_expert_tiles(n_pairs: int, n_experts: int, tile: int) -> int:
-    """Most tiles of at most ``tile`` pairs of one expert that ``n_pairs`` pairs can need."""
-    return (n_pairs + min(n_experts, n_pairs) * (tile - 1)) // tile
 
 
 def argmax(logits, stream=None, out=None):
