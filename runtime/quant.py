@@ -22,6 +22,8 @@ class QuantFormat(ABC):
     ggml_type: ClassVar[ggml_types.GGMLType]
     #: Whether the CUDA source also expands PLUGRT_Q8_KERNELS: decode products on int8 activations.
     int8_activations: ClassVar[bool] = False
+    #: Alignment in bytes the CUDA kernels assume of a weight tensor's device address.
+    device_alignment: ClassVar[int] = 1
 
     @property
     def name(self) -> str:

@@ -98,6 +98,9 @@ def _check_weight(fmt, w, n_cols: int, ndim: int) -> int:
     row_bytes = fmt.row_bytes(n_cols)
     if w.shape[-1] != row_bytes:
         raise ValueError(f"{fmt.name}: rows of {n_cols} columns take {row_bytes} bytes, w has {w.shape[-1]}")
+    if int(w.gpudata) % fmt.device_alignment:
+        raise ValueError(f"{fmt.name}: weights must start at a multiple of {fmt.device_alignment} bytes, "
+                         f"w starts at {int(w.gpudata):#x}")
     return row_bytes
 
 
@@ -257,7 +260,7 @@ def matvec_q8_experts_swiglu(fmt, xq, xds, w_gate, w_up, ids, in_features: int, 
     row_bytes, n_experts, n_out, n_tok = _check_experts(fmt, w_gate, ids, in_features)
     if tuple(w_up.shape) != tuple(w_gate.shape):
         raise ValueError(f"gate and up weights differ: {tuple(w_gate.shape)} and {tuple(w_up.shape)}")
-    _check("w_up", w_up, np.uint8, 3)
+    _check_weight(fmt, w_up, in_features, 3)
     k, x_rows = _check_q8_experts_input(xq, xds, ids, in_features)
     out = _empty((n_tok, k, n_out), np.float32, out)
     biases = [_bias_pointer(b, (n_experts, n_out)) for b in (gate_bias, up_bias)]

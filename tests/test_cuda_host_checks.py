@@ -19,3 +19,28 @@ VIEWS = {
 def test_is_c_contiguous_agrees_with_numpy(name):
     view = VIEWS[name]
     assert is_c_contiguous(view) == view.flags.c_contiguous
+
+
+class _DeviceRows:
+    """Stands in for a GPUArray of raw weight rows at a chosen device address."""
+
+    def __init__(self, rows: int, row_bytes: int, address: int):
+        self.shape, self.dtype, self.gpudata = (rows, row_bytes), np.dtype(np.uint8), address
+        self.strides = (row_bytes, 1)
+
+
+@pytest.mark.parametrize("offset", [0, 4, 8])
+def test_weights_at_an_address_the_kernels_cannot_read_are_refused(offset):
+    from runtime.ggml_types import GGMLType
+    from runtime.plugins import registry
+    from runtime.quant_cuda import _check_weight
+
+    q4_k, q8_0 = (registry().quant_format(t) for t in (GGMLType.Q4_K, GGMLType.Q8_0))
+    address = 0x7F0000000000 + offset
+    assert _check_weight(q8_0, _DeviceRows(3, q8_0.row_bytes(256), address), 256, 2) == q8_0.row_bytes(256)
+    rows = _DeviceRows(3, q4_k.row_bytes(256), address)
+    if offset % 16:
+        with pytest.raises(ValueError, match=f"Q4_K: weights must start at a multiple of 16 bytes, w starts at {address:#x}"):
+            _check_weight(q4_k, rows, 256, 2)
+    else:
+        assert _check_weight(q4_k, rows, 256, 2) == 144

@@ -63,10 +63,19 @@ struct Q4_K {
     static constexpr int UNITS = QK / 32;
     static constexpr bool HAS_MIN = true;
     static __device__ __forceinline__ void unpack_q8(const uint8_t* blk, int u, int (&q)[8], float& d, float& m) {
-        const uint8_t* qs = blk + 16 + 32 * (u >> 1);
+        // blocks are 16-byte aligned (144-byte blocks, rows of whole blocks, staged at their address
+        // modulo 16), so the chunk comes in two 16-byte loads
+        const uint4* qs = reinterpret_cast<const uint4*>(blk + 16 + 32 * (u >> 1));
+        const uint4 lo = qs[0], hi = qs[1];
         const int shift = 4 * (u & 1);
-#pragma unroll
-        for (int k = 0; k < 8; ++k) q[k] = (int)((plugrt::ld_u32(qs + 4 * k) >> shift) & 0x0F0F0F0Fu);
+        q[0] = (int)((lo.x >> shift) & 0x0F0F0F0Fu);
+        q[1] = (int)((lo.y >> shift) & 0x0F0F0F0Fu);
+        q[2] = (int)((lo.z >> shift) & 0x0F0F0F0Fu);
+        q[3] = (int)((lo.w >> shift) & 0x0F0F0F0Fu);
+        q[4] = (int)((hi.x >> shift) & 0x0F0F0F0Fu);
+        q[5] = (int)((hi.y >> shift) & 0x0F0F0F0Fu);
+        q[6] = (int)((hi.z >> shift) & 0x0F0F0F0Fu);
+        q[7] = (int)((hi.w >> shift) & 0x0F0F0F0Fu);
         float sc, mn;
         scale_min(blk + 4, u, sc, mn);
         d = plugrt::ld_half(blk) * sc;

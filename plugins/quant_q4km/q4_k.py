@@ -35,6 +35,7 @@ def pack_scale_min(sc: np.ndarray, mn: np.ndarray) -> np.ndarray:
 class Q4_KFormat(QuantFormat):
     ggml_type = GGMLType.Q4_K
     int8_activations = True
+    device_alignment = 16  # the int8 products read a block's quants in 16-byte loads
 
     def dequantize(self, raw: np.ndarray) -> np.ndarray:
         blocks = as_blocks(raw, self.type_size)
