@@ -16,6 +16,11 @@ from runtime.cuda.ops import forget_derived, is_c_contiguous, routing_table
 
 #: Largest number of activation rows the fused matvec kernel takes in one launch.
 MATVEC_MAX_ROWS = 8
+#: From this many output rows on, a one-row int8 matvec reads two weight rows a warp
+#: (matvec_q8_paired). On the H200 (2026-11-29) that took the 201088x2880 LM head product from
+#: 0.54 / 0.65 / 0.82 of the copy bandwidth to 0.67 / 0.83 / 0.93 (MXFP4 / Q4_K / Q8_0); the
+#: 4096-row products lose by it (too few warps to keep memory busy), so it is for LM heads.
+PAIRED_MATVEC_ROWS = 65536
 #: Must match MV_WARPS, mv_rows_per_warp, MM_BM, MM_BN and MM_THREADS in quant_kernels.cuh, and
 #: MQ_BN and MQ_THREADS in q8_matmul.cuh.
 _MV_WARPS = 4
@@ -34,6 +39,7 @@ _SIGNATURES = {
     "matvec": "PPPPiiii",
     "matvec_experts": "PPPPPiiiiiii",
     "matvec_q8": "PPPPPiiii",
+    "matvec_q8_paired": "PPPPPiii",
     "matvec_q8_experts": "PPPPPPiiiiiii",
     "matvec_q8_experts_swiglu": "PPPPPPPPiiiiiiiff",
     "matmul": "PPPiiii",
@@ -183,6 +189,11 @@ def matvec_q8(fmt, xq, xds, w, in_features: int, *, bias=None, stream=None, out=
     out = _empty((n, n_out), np.float32, out)
     bias_ptr = _bias_pointer(bias, (n_out,))
     units = in_features // 32
+    if n == 1 and n_out >= PAIRED_MATVEC_ROWS:
+        _launch(fmt, "matvec_q8_paired", "matvec_q8_paired", (-(-n_out // (2 * _MV_WARPS)), 1, 1),
+                (_MV_WARPS * 32, 1, 1), stream, xq.gpudata, xds.gpudata, w.gpudata, bias_ptr, out.gpudata, row_bytes,
+                in_features, n_out)
+        return out
     for r0 in range(0, n, MATVEC_MAX_ROWS):
         rows = min(MATVEC_MAX_ROWS, n - r0)
         variant = next(v for v in _MV_ROWS_PER_WARP if v >= rows)

@@ -89,6 +89,30 @@ def test_lm_head_sized_matvec(gpuarray, ggml_type):
     assert rel_err(got, want) <= FP32_TOL
 
 
+@pytest.mark.parametrize("ggml_type", INT8_TYPES, ids=lambda t: t.name)
+def test_paired_rows_matvec(gpuarray, ggml_type):
+    """One activation row against PAIRED_MATVEC_ROWS or more weight rows: two rows a warp, the last
+    of an odd count alone; each row as the one-row-a-warp kernel makes it, to float32 rounding
+    (ptxas orders the two kernels' multiply-adds differently)."""
+    from runtime.quant_cuda import PAIRED_MATVEC_ROWS
+
+    fmt = registry().quant_format(ggml_type)
+    rows, cols = PAIRED_MATVEC_ROWS + 1, cols_for(fmt, 2880)
+    raw = fmt.random(np.random.default_rng(5), (rows, cols), 0.02)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((1, cols)).astype(np.float32)
+    bias = (0.1 * rng.standard_normal(rows)).astype(np.float32)
+    xq, xds, x_stood = quantized(gpuarray, x)
+    got = fmt.cuda_matvec_q8(xq, xds, gpuarray.to_gpu(raw), cols, bias=gpuarray.to_gpu(bias)).get()
+    want = np.empty((1, rows))
+    for r0 in range(0, rows, 16384):
+        want[:, r0:r0 + 16384] = x_stood @ fmt.dequantize(raw[r0:r0 + 16384]).T.astype(np.float64)
+    assert rel_err(got, want + bias) <= FP32_TOL
+    tail = slice(rows - 1001, rows)  # below the threshold: one row a warp
+    one_a_warp = fmt.cuda_matvec_q8(xq, xds, gpuarray.to_gpu(raw[tail]), cols, bias=gpuarray.to_gpu(bias[tail]))
+    np.testing.assert_allclose(got[:, tail], one_a_warp.get(), rtol=1e-5, atol=1e-5)
+
+
 def experts_reference(fmt, raw, x, ids):
     """float64 out[t, j] = W[ids[t, j]] @ x[t, 0 or j], for valid ids."""
     n_tok, k = ids.shape

@@ -82,6 +82,9 @@ constexpr int MV_STAGE = 3584;
 // Resident blocks per SM asked of the compiler for the one-row kernels (caps registers at 64), so
 // that enough row loads are in flight to cover memory latency.
 constexpr int MV_MIN_BLOCKS = 8;
+// The same for matvec_q8_paired (80 registers): at 64 its two rows' state spilled, and on the H200
+// (2026-11-29) the MXFP4 LM head product took 122.4 us against 107.7 at 80.
+constexpr int MV_PAIRED_MIN_BLOCKS = 6;
 
 // Rows per warp. Measured on an H100 (2026-11-24), 4 rows per warp was slower than 1 (fewer warps
 // in flight), so it is 1.
@@ -366,6 +369,26 @@ __device__ __forceinline__ void matvec_q8(const int8_t* xq, const float2* xds, c
         const uint8_t* rows[1] = {w + (size_t)row * row_bytes};
         matvec_q8_rows<F, NR, 1>(xq, xds, n_x, rows, n_cols, my_stage, acc);
     }, bias, out, n_x, n_out);
+}
+
+// matvec_q8 of one activation row with two weight rows a warp (2w and 2w + 1 of warp w), read
+// together as in the fused gate + up product.
+template <class F>
+__device__ __forceinline__ void matvec_q8_paired(const int8_t* xq, const float2* xds, const uint8_t* w,
+                                                 const float* bias, float* out, int row_bytes, int n_cols,
+                                                 int n_out) {
+    __shared__ __align__(16) uint8_t stage[MV_WARPS][MV_STAGE + 16];
+    const int row = 2 * (blockIdx.x * MV_WARPS + (threadIdx.x >> 5));
+    if (row >= n_out) return;
+    const int second = min(row + 1, n_out - 1);  // an odd last row is read twice, written once
+    const uint8_t* rows[2] = {w + (size_t)row * row_bytes, w + (size_t)second * row_bytes};
+    float acc[2][1] = {{0.f}, {0.f}};
+    matvec_q8_rows<F, 1, 2>(xq, xds, 1, rows, n_cols, stage[threadIdx.x >> 5], acc);
+    const float s0 = warp_sum(acc[0][0]), s1 = warp_sum(acc[1][0]);
+    if ((threadIdx.x & 31) == 0) {
+        out[row] = s0 + (bias ? bias[row] : 0.f);
+        if (second != row) out[second] = s1 + (bias ? bias[second] : 0.f);
+    }
 }
 
 template <class F>
@@ -719,6 +742,11 @@ __device__ __forceinline__ void matmul_experts(const float* x, const uint8_t* w,
     PLUGRT_MATVEC_Q8_KERNEL(P, F, 2)                                                                            \
     PLUGRT_MATVEC_Q8_KERNEL(P, F, 4)                                                                            \
     PLUGRT_MATVEC_Q8_KERNEL(P, F, 8)                                                                            \
+    extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_PAIRED_MIN_BLOCKS)           \
+        P##_matvec_q8_paired(const int8_t* xq, const float2* xds, const uint8_t* w, const float* bias,          \
+                             float* out, int row_bytes, int n_cols, int n_out) {                                \
+        plugrt::matvec_q8_paired<F>(xq, xds, w, bias, out, row_bytes, n_cols, n_out);                           \
+    }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_MIN_BLOCKS)                  \
         P##_matvec_q8_experts(const int8_t* xq, const float2* xds, const uint8_t* w, const int* ids,            \
                               const float* bias, float* out, int expert_bytes, int row_bytes, int n_cols,       \
