@@ -18,8 +18,8 @@ from runtime.cuda.ops import forget_derived, is_c_contiguous, routing_table
 MATVEC_MAX_ROWS = 8
 #: From this many output rows on, a one-row int8 matvec reads two weight rows a warp
 #: (matvec_q8_paired). On the H200 (2026-11-29) that took the 201088x2880 LM head product from
-#: 0.54 / 0.65 / 0.82 of the copy bandwidth to 0.67 / 0.83 / 0.93 (MXFP4 / Q4_K / Q8_0); the
-#: 4096-row products lose by it (too few warps to keep memory busy), so it is for LM heads.
+#: 0.54 / 0.65 / 0.82 of the copy bandwidth to 0.69 / 0.86 / 0.94 (MXFP4 / Q4_K / Q8_0). Products
+#: of a few thousand rows fill the GPU with one row a warp only, so they keep it.
 PAIRED_MATVEC_ROWS = 65536
 #: Must match MV_WARPS, mv_rows_per_warp, MM_BM, MM_BN and MM_THREADS in quant_kernels.cuh, and
 #: MQ_BN and MQ_THREADS in q8_matmul.cuh.

@@ -119,5 +119,11 @@ struct plugrt::Q8Unit<MXFP4> {
 };
 
 PLUGRT_QUANT_KERNELS(mxfp4, MXFP4)
+// matvec_q8_paired at 72 registers (see PairedMinBlocks)
+template <>
+struct plugrt::PairedMinBlocks<MXFP4> {
+    static constexpr int value = 7;
+};
+
 PLUGRT_Q8_KERNELS(mxfp4, MXFP4)
 PLUGRT_Q8_MATMUL_KERNELS(mxfp4, MXFP4)

@@ -84,5 +84,11 @@ struct Q4_K {
 };
 
 PLUGRT_QUANT_KERNELS(q4_k, Q4_K)
+// matvec_q8_paired at 72 registers (see PairedMinBlocks)
+template <>
+struct plugrt::PairedMinBlocks<Q4_K> {
+    static constexpr int value = 7;
+};
+
 PLUGRT_Q8_KERNELS(q4_k, Q4_K)
 PLUGRT_Q8_MATMUL_KERNELS(q4_k, Q4_K)

@@ -82,9 +82,13 @@ constexpr int MV_STAGE = 3584;
 // Resident blocks per SM asked of the compiler for the one-row kernels (caps registers at 64), so
 // that enough row loads are in flight to cover memory latency.
 constexpr int MV_MIN_BLOCKS = 8;
-// The same for matvec_q8_paired (80 registers): at 64 its two rows' state spilled, and on the H200
-// (2026-11-29) the MXFP4 LM head product took 122.4 us against 107.7 at 80.
-constexpr int MV_PAIRED_MIN_BLOCKS = 6;
+// The same for matvec_q8_paired, by format: at 8 (64 registers) its two rows' state spilled. On the
+// H200 (2026-11-29) the LM head product took, at 8 / 6 / 7 blocks, MXFP4 122.4 / 107.8 / 104.8 us,
+// Q4_K 107.6 / 97.8 / 95.4, Q8_0 182.3 / 154.1 / 162.0; formats with a faster setting specialize it.
+template <class F>
+struct PairedMinBlocks {
+    static constexpr int value = 6;
+};
 
 // Rows per warp. Measured on an H100 (2026-11-24), 4 rows per warp was slower than 1 (fewer warps
 // in flight), so it is 1.
@@ -742,7 +746,7 @@ __device__ __forceinline__ void matmul_experts(const float* x, const uint8_t* w,
     PLUGRT_MATVEC_Q8_KERNEL(P, F, 2)                                                                            \
     PLUGRT_MATVEC_Q8_KERNEL(P, F, 4)                                                                            \
     PLUGRT_MATVEC_Q8_KERNEL(P, F, 8)                                                                            \
-    extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_PAIRED_MIN_BLOCKS)           \
+    extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::PairedMinBlocks<F>::value)      \
         P##_matvec_q8_paired(const int8_t* xq, const float2* xds, const uint8_t* w, const float* bias,          \
                              float* out, int row_bytes, int n_cols, int n_out) {                                \
         plugrt::matvec_q8_paired<F>(xq, xds, w, bias, out, row_bytes, n_cols, n_out);                           \
