@@ -90,8 +90,9 @@ struct PairedMinBlocks {
     static constexpr int value = 6;
 };
 
-// Rows per warp. Measured on an H100 (2026-11-24), 4 rows per warp was slower than 1 (fewer warps
-// in flight), so it is 1.
+// Rows per warp of the float32-activation matvec. Measured on an H100 (2026-11-24), 4 rows per warp
+// was slower than 1 (fewer warps in flight), so it is 1. (On int8 activations, LM-head-sized
+// products take two rows a warp: matvec_q8_paired.)
 __host__ __device__ constexpr int mv_rows_per_warp(int) { return 1; }
 
 // The aligned 32-bit word at shared-memory address `at` (from __cvta_generic_to_shared): an explicit
