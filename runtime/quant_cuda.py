@@ -24,6 +24,7 @@ PAIRED_MATVEC_ROWS = 65536
 #: Must match MV_WARPS, mv_rows_per_warp, MM_BM, MM_BN and MM_THREADS in quant_kernels.cuh, and
 #: MQ_BN and MQ_THREADS in q8_matmul.cuh.
 _MV_WARPS = 4
+_MV_PAIRED_ROWS = 2  # weight rows a warp of matvec_q8_paired
 _MV_ROWS_PER_WARP = {1: 1, 2: 1, 4: 1, 8: 1}
 _MM_BM = 64
 _MM_BN = 64
@@ -190,7 +191,7 @@ def matvec_q8(fmt, xq, xds, w, in_features: int, *, bias=None, stream=None, out=
     bias_ptr = _bias_pointer(bias, (n_out,))
     units = in_features // 32
     if n == 1 and n_out >= PAIRED_MATVEC_ROWS:
-        _launch(fmt, "matvec_q8_paired", "matvec_q8_paired", (-(-n_out // (2 * _MV_WARPS)), 1, 1),
+        _launch(fmt, "matvec_q8_paired", "matvec_q8_paired", (-(-n_out // (_MV_PAIRED_ROWS * _MV_WARPS)), 1, 1),
                 (_MV_WARPS * 32, 1, 1), stream, xq.gpudata, xds.gpudata, w.gpudata, bias_ptr, out.gpudata, row_bytes,
                 in_features, n_out)
         return out

@@ -75,5 +75,6 @@ def main() -> None:
             rate = f"{2 * macs / us / 1e6:.1f}" if macs else ""
             print(f"| {fmt.name} | {label} | {activations} | {us:.1f} | {rate} |", flush=True)
 
+
 if __name__ == "__main__":
     main()

@@ -37,6 +37,15 @@ def cols_for(fmt, cols: int) -> int:
     return -(-cols // fmt.block_size) * fmt.block_size
 
 
+def random_weights(gpuarray, ggml_type, rows: tuple[int, ...], in_features: int, seed: int):
+    """(format, in_features rounded up to whole blocks, raw weights, their device copy) of random
+    weights of shape rows + (in_features,)."""
+    fmt = registry().quant_format(ggml_type)
+    in_features = cols_for(fmt, in_features)
+    raw = fmt.random(np.random.default_rng(seed), (*rows, in_features), 0.02)
+    return fmt, in_features, raw, gpuarray.to_gpu(raw)
+
+
 def quantized(gpuarray, x):
     xq, xds = ops().quantize_q8(gpuarray.to_gpu(x))
     return xq, xds, ops_ref.dequantize_q8(*ops_ref.quantize_q8(x)).astype(np.float64)
@@ -58,11 +67,8 @@ def test_quantize_matches_reference_exactly(gpuarray):
 @pytest.mark.parametrize("ggml_type", INT8_TYPES, ids=lambda t: t.name)
 @pytest.mark.parametrize("out_features,in_features", [(2880, 2880), (640, 2048), (1000, 512), (3000, 8192)])
 def test_matvec(gpuarray, ggml_type, out_features, in_features):
-    fmt = registry().quant_format(ggml_type)
-    in_features = cols_for(fmt, in_features)
-    raw = fmt.random(np.random.default_rng(1), (out_features, in_features), 0.02)
+    fmt, in_features, raw, w = random_weights(gpuarray, ggml_type, (out_features,), in_features, seed=1)
     ref_w = fmt.dequantize(raw).astype(np.float64)
-    w = gpuarray.to_gpu(raw)
     rng = np.random.default_rng(2)
     bias = (0.1 * rng.standard_normal(out_features)).astype(np.float32)
     for n in (1, 3, 8, 11):
@@ -128,10 +134,7 @@ def experts_reference(fmt, raw, x, ids):
 @pytest.mark.parametrize("n_experts, k, out_features, in_features",
                          [(8, 2, 200, 512), (32, 4, 5760, 2880), (32, 4, 2880, 2880)])
 def test_experts(gpuarray, ggml_type, n_experts, k, out_features, in_features):
-    fmt = registry().quant_format(ggml_type)
-    in_features = cols_for(fmt, in_features)
-    raw = fmt.random(np.random.default_rng(5), (n_experts, out_features, in_features), 0.02)
-    w = gpuarray.to_gpu(raw)
+    fmt, in_features, raw, w = random_weights(gpuarray, ggml_type, (n_experts, out_features), in_features, seed=5)
     rng = np.random.default_rng(6)
     bias = rng.standard_normal((n_experts, out_features)).astype(np.float32)
     for n_tok in (1, 3):
@@ -152,11 +155,8 @@ def test_experts(gpuarray, ggml_type, n_experts, k, out_features, in_features):
 @pytest.mark.parametrize("ggml_type", INT8_TYPES, ids=lambda t: t.name)
 @pytest.mark.parametrize("out_features,in_features", [(2880, 2880), (640, 2048), (1000, 512), (130, 96)])
 def test_matmul(gpuarray, ggml_type, out_features, in_features):
-    fmt = registry().quant_format(ggml_type)
-    in_features = cols_for(fmt, in_features)
-    raw = fmt.random(np.random.default_rng(12), (out_features, in_features), 0.02)
+    fmt, in_features, raw, w = random_weights(gpuarray, ggml_type, (out_features,), in_features, seed=12)
     ref_w = fmt.dequantize(raw).astype(np.float64)
-    w = gpuarray.to_gpu(raw)
     rng = np.random.default_rng(13)
     for n in (9, 64, 200):
         x = rng.standard_normal((n, in_features)).astype(np.float32)
@@ -170,10 +170,7 @@ def test_matmul(gpuarray, ggml_type, out_features, in_features):
 @pytest.mark.parametrize("n_experts, k, out_features, in_features, n_tok",
                          [(8, 2, 200, 512, 40), (32, 4, 5760, 2880, 512), (32, 4, 2880, 2880, 100)])
 def test_matmul_experts(gpuarray, ggml_type, n_experts, k, out_features, in_features, n_tok):
-    fmt = registry().quant_format(ggml_type)
-    in_features = cols_for(fmt, in_features)
-    raw = fmt.random(np.random.default_rng(14), (n_experts, out_features, in_features), 0.02)
-    w = gpuarray.to_gpu(raw)
+    fmt, in_features, raw, w = random_weights(gpuarray, ggml_type, (n_experts, out_features), in_features, seed=14)
     rng = np.random.default_rng(15)
     ids = np.stack([rng.choice(n_experts, k, replace=False) for _ in range(n_tok)]).astype(np.int32)
     for x_rows in (1, k):

@@ -238,8 +238,8 @@ __device__ __forceinline__ void matmul_q8_experts(const int8_t* xq, const float2
     const int tid = threadIdx.x;
     for_expert_tiles(sorted, tiles, n_tiles, [&](int e, const int* pairs, int n) {
         if (tid < n) {
-            const int p = pairs[tid], t = p / k, j = p % k;
-            const size_t xr = (size_t)t * x_rows + (x_rows == 1 ? 0 : j);
+            const int p = pairs[tid];
+            const size_t xr = expert_input_row(p, k, x_rows);
             xrow[tid] = xq + xr * n_cols;
             dsrow[tid] = xds + xr * (n_cols / 32);
             orow[tid] = out + (size_t)p * n_out;

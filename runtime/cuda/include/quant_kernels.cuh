@@ -247,19 +247,26 @@ __device__ __forceinline__ void matvec_rows(RowProduct product, const float* bia
     }
 }
 
-// MoE decode: pair p = (t, j) of blockIdx.y uses expert e = ids[p] and input row
-// t * x_rows + (x_rows == 1 ? 0 : j); product(e, input_row, row, acc) adds W[e][row] . input into
-// acc[0][0]; out[p, row] = the warp's sum + bias[e, row] (where given). Invalid ids give zeros.
+// The input row of (token, slot) pair p = t * k + j of an expert product, whose input holds a row
+// per token (x_rows 1) or per slot (x_rows k): t * x_rows + (x_rows == 1 ? 0 : j).
+__device__ __forceinline__ size_t expert_input_row(int p, int k, int x_rows) {
+    const int t = p / k, j = p % k;
+    return (size_t)t * x_rows + (x_rows == 1 ? 0 : j);
+}
+
+// MoE decode: pair p of blockIdx.y uses expert e = ids[p] and input row expert_input_row(p, ...);
+// product(e, input_row, row, acc) adds W[e][row] . input into acc[0][0]; out[p, row] = the warp's
+// sum + bias[e, row] (where given). Invalid ids give zeros.
 template <class RowProduct>
 __device__ __forceinline__ void matvec_expert_rows(RowProduct product, const int* ids, const float* bias, float* out,
                                                    int n_out, int k, int x_rows, int n_experts) {
-    const int pair = blockIdx.y, t = pair / k, j = pair % k;
+    const int pair = blockIdx.y;
     const int row = blockIdx.x * MV_WARPS + (threadIdx.x >> 5);
     if (row >= n_out) return;
     const int e = ids[pair];
     const bool valid = e >= 0 && e < n_experts;
     float acc[1][1] = {{0.f}};
-    if (valid) product(e, (size_t)t * x_rows + (x_rows == 1 ? 0 : j), row, acc);
+    if (valid) product(e, expert_input_row(pair, k, x_rows), row, acc);
     const float s = warp_sum(acc[0][0]);
     if ((threadIdx.x & 31) == 0)
         out[(size_t)pair * n_out + row] = s + (valid && bias ? bias[(size_t)e * n_out + row] : 0.f);
@@ -419,7 +426,7 @@ __device__ __forceinline__ void matvec_q8_experts_swiglu(const int8_t* xq, const
                                                          int row_bytes, int n_cols, int n_out, int k, int x_rows,
                                                          int n_experts, float alpha, float limit) {
     __shared__ __align__(16) uint8_t stage[MV_WARPS][MV_STAGE + 16];
-    const int pair = blockIdx.y, t = pair / k, j = pair % k;
+    const int pair = blockIdx.y;
     const int row = blockIdx.x * MV_WARPS + (threadIdx.x >> 5);
     if (row >= n_out) return;
     const int e = ids[pair];
@@ -427,7 +434,7 @@ __device__ __forceinline__ void matvec_q8_experts_swiglu(const int8_t* xq, const
         if ((threadIdx.x & 31) == 0) out[(size_t)pair * n_out + row] = 0.f;
         return;
     }
-    const size_t xr = (size_t)t * x_rows + (x_rows == 1 ? 0 : j);
+    const size_t xr = expert_input_row(pair, k, x_rows);
     const size_t at = (size_t)e * expert_bytes + (size_t)row * row_bytes;
     const uint8_t* const rows[2] = {w_gate + at, w_up + at};
     float acc[2][1] = {{0.f}, {0.f}};
@@ -686,8 +693,8 @@ __device__ __forceinline__ void matmul_experts(const float* x, const uint8_t* w,
     const int tid = threadIdx.x;
     for_expert_tiles(sorted, tiles, n_tiles, [&](int e, const int* pairs, int n) {
         if (tid < n) {
-            const int p = pairs[tid], t = p / k, j = p % k;
-            xrow[tid] = x + ((size_t)t * x_rows + (x_rows == 1 ? 0 : j)) * n_cols;
+            const int p = pairs[tid];
+            xrow[tid] = x + expert_input_row(p, k, x_rows) * n_cols;
             orow[tid] = out + (size_t)p * n_out;
         }
         __syncthreads();
