@@ -18,13 +18,18 @@ from runtime.cuda.ops import forget_derived, is_c_contiguous, routing_table
 MATVEC_MAX_ROWS = 8
 #: From this many output rows on, a one-row int8 matvec reads two weight rows a warp
 #: (matvec_q8_paired). On the H200 (2026-11-29) that took the 201088x2880 LM head product from
-#: 0.54 / 0.65 / 0.82 of the copy bandwidth to 0.69 / 0.86 / 0.94 (MXFP4 / Q4_K / Q8_0). Products
-#: of a few thousand rows fill the GPU with one row a warp only, so they keep it.
+#: 0.54 / 0.65 / 0.82 of the copy bandwidth to 0.69 / 0.86 / 0.94 (MXFP4 / Q4_K / Q8_0); the
+#: streamed kernel (below) took 110.9 / 110.9 / 164.3 us there against the paired 103.1 / 101.0 /
+#: 153.2, so LM heads keep the paired one.
 PAIRED_MATVEC_ROWS = 65536
-#: Must match MV_WARPS, mv_rows_per_warp, MM_BM, MM_BN and MM_THREADS in quant_kernels.cuh, and
-#: MQ_BN and MQ_THREADS in q8_matmul.cuh.
+#: Widest rows of the streamed int8 matvec (STREAM_MAX_COLS in quant_kernels.cuh): one activation
+#: row's products of rows this wide or narrower take matvec_q8_stream / matvec_q8_experts_stream.
+STREAM_MAX_COLS = 3072
+#: Must match MV_WARPS, MV_MIN_BLOCKS, mv_rows_per_warp, MM_BM, MM_BN and MM_THREADS in
+#: quant_kernels.cuh, and MQ_BN and MQ_THREADS in q8_matmul.cuh.
 _MV_WARPS = 4
 _MV_PAIRED_ROWS = 2  # weight rows a warp of matvec_q8_paired
+_MV_MIN_BLOCKS = 8
 _MV_ROWS_PER_WARP = {1: 1, 2: 1, 4: 1, 8: 1}
 _MM_BM = 64
 _MM_BN = 64
@@ -41,6 +46,9 @@ _SIGNATURES = {
     "matvec_experts": "PPPPPiiiiiii",
     "matvec_q8": "PPPPPiiii",
     "matvec_q8_paired": "PPPPPiii",
+    "matvec_q8_stream": "PPPPPiiii",
+    "matvec_q8_experts_stream": "PPPPPPiiiiiiii",
+    "matvec_q8_experts_swiglu_stream": "PPPPPPPPiiiiiiiffi",
     "matvec_q8_experts": "PPPPPPiiiiiii",
     "matvec_q8_experts_swiglu": "PPPPPPPPiiiiiiiff",
     "matmul": "PPPiiii",
@@ -182,6 +190,14 @@ def _check_q8(xq, xds, in_features: int, rows: tuple[int, ...]) -> None:
                          f"{(*rows, in_features // 32, 2)}, got {tuple(xq.shape)} and {tuple(xds.shape)}")
 
 
+def _stream_grid(n_out: int, products: int) -> tuple[tuple[int, int, int], int]:
+    """(grid, rows a warp) of a streamed kernel over `products` matrices of n_out rows (grid y):
+    each warp takes as few rows as make the whole grid one wave of resident warps."""
+    resident_warps = device.sm_count() * _MV_MIN_BLOCKS * _MV_WARPS
+    per_warp = max(1, -(-n_out * products // resident_warps))
+    return (-(-n_out // (per_warp * _MV_WARPS)), products, 1), per_warp
+
+
 def matvec_q8(fmt, xq, xds, w, in_features: int, *, bias=None, stream=None, out=None):
     """The matvec on int8 activations (formats with ``int8_activations``); at most 8 rows a launch."""
     row_bytes = _check_weight(fmt, w, in_features, 2)
@@ -190,6 +206,11 @@ def matvec_q8(fmt, xq, xds, w, in_features: int, *, bias=None, stream=None, out=
     out = _empty((n, n_out), np.float32, out)
     bias_ptr = _bias_pointer(bias, (n_out,))
     units = in_features // 32
+    if n == 1 and in_features <= STREAM_MAX_COLS and n_out < PAIRED_MATVEC_ROWS:
+        grid, per_warp = _stream_grid(n_out, 1)
+        _launch(fmt, "matvec_q8_stream", "matvec_q8_stream", grid, (_MV_WARPS * 32, 1, 1), stream, xq.gpudata,
+                xds.gpudata, w.gpudata, bias_ptr, out.gpudata, row_bytes, in_features, n_out, per_warp)
+        return out
     if n == 1 and n_out >= PAIRED_MATVEC_ROWS:
         _launch(fmt, "matvec_q8_paired", "matvec_q8_paired", (-(-n_out // (_MV_PAIRED_ROWS * _MV_WARPS)), 1, 1),
                 (_MV_WARPS * 32, 1, 1), stream, xq.gpudata, xds.gpudata, w.gpudata, bias_ptr, out.gpudata, row_bytes,
@@ -251,6 +272,17 @@ def _check_q8_experts_input(xq, xds, ids, in_features: int) -> tuple[int, int]:
     return k, x_rows
 
 
+def _launch_experts_matvec(fmt, kernel: str, n_out: int, pairs: int, in_features: int, stream, *args) -> None:
+    """An int8 expert matvec over `pairs` (token, expert) pairs: its streamed variant where rows are
+    at most STREAM_MAX_COLS wide (taking rows a warp as a last argument), else one row a warp."""
+    block = (_MV_WARPS * 32, 1, 1)
+    if in_features <= STREAM_MAX_COLS:
+        grid, per_warp = _stream_grid(n_out, pairs)
+        _launch(fmt, f"{kernel}_stream", f"{kernel}_stream", grid, block, stream, *args, per_warp)
+    else:
+        _launch(fmt, kernel, kernel, (-(-n_out // _MV_WARPS), pairs, 1), block, stream, *args)
+
+
 def matvec_q8_experts(fmt, xq, xds, w, ids, in_features: int, *, bias=None, stream=None, out=None):
     """The expert matvec on int8 activations xq [n_tok, 1 or k, in] (any number of tokens);
     ``bias``: float32 [E, out], the row of each selected expert added."""
@@ -259,16 +291,17 @@ def matvec_q8_experts(fmt, xq, xds, w, ids, in_features: int, *, bias=None, stre
     out = _empty((n_tok, k, n_out), np.float32, out)
     bias_ptr = _bias_pointer(bias, (n_experts, n_out))
     if n_tok:
-        _launch(fmt, "matvec_q8_experts", "matvec_q8_experts", (-(-n_out // _MV_WARPS), n_tok * k, 1),
-                (_MV_WARPS * 32, 1, 1), stream, xq.gpudata, xds.gpudata, w.gpudata, ids.gpudata, bias_ptr,
-                out.gpudata, n_out * row_bytes, row_bytes, in_features, n_out, k, x_rows, n_experts)
+        args = (xq.gpudata, xds.gpudata, w.gpudata, ids.gpudata, bias_ptr, out.gpudata, n_out * row_bytes, row_bytes,
+                in_features, n_out, k, x_rows, n_experts)
+        _launch_experts_matvec(fmt, "matvec_q8_experts", n_out, n_tok * k, in_features, stream, *args)
     return out
 
 
 def matvec_q8_experts_swiglu(fmt, xq, xds, w_gate, w_up, ids, in_features: int, *, gate_bias=None, up_bias=None,
                              alpha: float = 1.702, limit: float = 7.0, stream=None, out=None):
     """swiglu_oai of the gate and up expert products (``matvec_q8_experts`` of each), one warp
-    reading a row of both; biases are float32 [E, out]."""
+    reading the same row of both (together, or in turn in the streamed variant); biases are float32
+    [E, out]."""
     row_bytes, n_experts, n_out, n_tok = _check_experts(fmt, w_gate, ids, in_features)
     if tuple(w_up.shape) != tuple(w_gate.shape):
         raise ValueError(f"gate and up weights differ: {tuple(w_gate.shape)} and {tuple(w_up.shape)}")
@@ -277,10 +310,9 @@ def matvec_q8_experts_swiglu(fmt, xq, xds, w_gate, w_up, ids, in_features: int, 
     out = _empty((n_tok, k, n_out), np.float32, out)
     biases = [_bias_pointer(b, (n_experts, n_out)) for b in (gate_bias, up_bias)]
     if n_tok:
-        _launch(fmt, "matvec_q8_experts_swiglu", "matvec_q8_experts_swiglu", (-(-n_out // _MV_WARPS), n_tok * k, 1),
-                (_MV_WARPS * 32, 1, 1), stream, xq.gpudata, xds.gpudata, w_gate.gpudata, w_up.gpudata, ids.gpudata,
-                *biases, out.gpudata, n_out * row_bytes, row_bytes, in_features, n_out, k, x_rows, n_experts,
-                float(alpha), float(limit))
+        args = (xq.gpudata, xds.gpudata, w_gate.gpudata, w_up.gpudata, ids.gpudata, *biases, out.gpudata,
+                n_out * row_bytes, row_bytes, in_features, n_out, k, x_rows, n_experts, float(alpha), float(limit))
+        _launch_experts_matvec(fmt, "matvec_q8_experts_swiglu", n_out, n_tok * k, in_features, stream, *args)
     return out
 
 

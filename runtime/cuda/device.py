@@ -62,6 +62,15 @@ def arch() -> str:
     return f"sm_{major}{minor}"
 
 
+@lru_cache(maxsize=1)
+def sm_count() -> int:
+    """Streaming multiprocessors of device 0."""
+    import pycuda.driver as drv
+
+    context()
+    return drv.Context.get_device().get_attribute(drv.device_attribute.MULTIPROCESSOR_COUNT)
+
+
 @lru_cache(maxsize=None)
 def _module(source: CudaSource):
     from pycuda.compiler import SourceModule

@@ -63,9 +63,11 @@ def test_quantize_matches_reference_exactly(gpuarray):
     assert q.shape == x.shape and ds.shape == (5, 3, 90, 2)
 
 
-# (3000, 8192): rows longer than one staged chunk in every format
+# (3000, 8192): rows longer than one staged chunk in every format, and than the streamed kernel
+# takes; (9001, 1024): enough rows that a warp of the streamed kernel takes several, the last fewer.
 @pytest.mark.parametrize("ggml_type", INT8_TYPES, ids=lambda t: t.name)
-@pytest.mark.parametrize("out_features,in_features", [(2880, 2880), (640, 2048), (1000, 512), (3000, 8192)])
+@pytest.mark.parametrize("out_features,in_features",
+                         [(2880, 2880), (640, 2048), (1000, 512), (3000, 8192), (9001, 1024)])
 def test_matvec(gpuarray, ggml_type, out_features, in_features):
     fmt, in_features, raw, w = random_weights(gpuarray, ggml_type, (out_features,), in_features, seed=1)
     ref_w = fmt.dequantize(raw).astype(np.float64)
@@ -130,9 +132,10 @@ def experts_reference(fmt, raw, x, ids):
     return want
 
 
+# in_features 4096: wider than the streamed kernels take (one row a warp)
 @pytest.mark.parametrize("ggml_type", INT8_TYPES, ids=lambda t: t.name)
 @pytest.mark.parametrize("n_experts, k, out_features, in_features",
-                         [(8, 2, 200, 512), (32, 4, 5760, 2880), (32, 4, 2880, 2880)])
+                         [(8, 2, 200, 512), (32, 4, 5760, 2880), (32, 4, 2880, 2880), (8, 2, 300, 4096)])
 def test_experts(gpuarray, ggml_type, n_experts, k, out_features, in_features):
     fmt, in_features, raw, w = random_weights(gpuarray, ggml_type, (n_experts, out_features), in_features, seed=5)
     rng = np.random.default_rng(6)
@@ -182,13 +185,16 @@ def test_matmul_experts(gpuarray, ggml_type, n_experts, k, out_features, in_feat
 
 
 @pytest.mark.parametrize("ggml_type", [GGMLType.MXFP4, GGMLType.Q8_0], ids=lambda t: t.name)
-def test_expert_rows_of_invalid_ids_are_zero(gpuarray, ggml_type):
+@pytest.mark.parametrize("cols", [512, 4096])
+def test_expert_rows_of_invalid_ids_are_zero(gpuarray, ggml_type, cols):
     """Every expert product (float32, int8, int8 gate/up/SwiGLU) writes zeros for a pair whose
-    expert id is out of range, and the right values for the others of the same launch."""
+    expert id is out of range, and the right values for the others of the same launch. 3001 rows
+    over 4 pairs: a warp of the streamed int8 kernels (512 columns) takes several rows, the last
+    warp fewer; 4096 columns take the one-row-a-warp kernels."""
     from runtime import quant_cuda
 
     fmt = registry().quant_format(ggml_type)
-    n_experts, rows, cols = 8, 300, cols_for(fmt, 512)
+    n_experts, rows, cols = 8, 3001, cols_for(fmt, cols)
     rng = np.random.default_rng(11)
     raw = fmt.random(rng, (n_experts, rows, cols), 0.05)
     w = gpuarray.to_gpu(raw)
@@ -265,9 +271,10 @@ def test_rms_norm_carries_its_quantization(gpuarray):
 
 
 @pytest.mark.parametrize("ggml_type", [GGMLType.MXFP4, GGMLType.Q8_0], ids=lambda t: t.name)
-def test_experts_gate_up_swiglu_in_one_launch(gpuarray, ggml_type):
+@pytest.mark.parametrize("cols", [2880, 4096])  # streamed, and one row a warp
+def test_experts_gate_up_swiglu_in_one_launch(gpuarray, ggml_type, cols):
     fmt = registry().quant_format(ggml_type)
-    n_experts, k, rows, cols = 32, 4, 2880, 2880
+    n_experts, k, rows = 32, 4, 2880
     rng = np.random.default_rng(10)
     raw_gate, raw_up = (fmt.random(rng, (n_experts, rows, cols), 0.05) for _ in range(2))
     bias_gate, bias_up = (4 * rng.standard_normal((n_experts, rows)).astype(np.float32) for _ in range(2))

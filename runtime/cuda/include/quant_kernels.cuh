@@ -118,15 +118,6 @@ __device__ __forceinline__ float byte_to_float(uint32_t b, float bias = 0.f) {
     return __uint_as_float(__byte_perm(b, 0x4B000000u, 0x7650 | K)) - (8388608.f + bias);
 }
 
-// Weights are read once: keep them out of L1 so that x stays there.
-__device__ __forceinline__ uint4 ld_stream(const uint4* p) {
-    uint4 v;
-    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-                 : "l"(p));
-    return v;
-}
-
 __device__ __forceinline__ float dot4(float4 a, float b0, float b1, float b2, float b3) {
     return a.x * b0 + a.y * b1 + a.z * b2 + a.w * b3;
 }
@@ -158,36 +149,28 @@ __device__ __forceinline__ void dot_decoded(const uint8_t* blk, int g, const flo
 }
 
 // Copies blocks b0 .. b0 + nb - 1 of R weight rows (raw bytes at wrows[r]) into the warp's shared
-// stage (MV_STAGE + 16 bytes; a slot of MV_STAGE / R bytes per row) with coalesced 16-byte loads,
-// all issued before any is stored, whatever the block size; blocks[r] is where row r's block b0
-// starts there. The copy keeps its global address modulo 16, so a format's alignment assumptions
-// hold in shared memory too. Callers __syncwarp() before staging the next chunk.
+// stage (MV_STAGE + 16 bytes; a slot of MV_STAGE / R bytes per row) with coalesced 16-byte cp.async
+// copies, all issued before any is waited for, whatever the block size; blocks[r] is where row r's
+// block b0 starts there. cp.async holds no registers, so loads issued before the call (a lane's
+// first activations) stay in flight beside the weights. The copy keeps its global address modulo
+// 16, so a format's alignment assumptions hold in shared memory too. Callers __syncwarp() before
+// staging the next chunk.
 template <class F, int R>
 __device__ __forceinline__ void stage_rows_chunk(const uint8_t* const* wrows, int b0, int nb, uint8_t* stage,
                                                  const uint8_t* (&blocks)[R]) {
     constexpr int SLOT = (MV_STAGE / R) & ~15;
-    constexpr int LOADS = (SLOT / 16 + 1 + 31) / 32;  // 16-byte loads per lane and row
     const int lane = threadIdx.x & 31;
-    uint4 t[R][LOADS];
-    int off[R], n16[R];
-    const uint4* src16[R];
 #pragma unroll
     for (int r = 0; r < R; ++r) {
         const uintptr_t src = reinterpret_cast<uintptr_t>(wrows[r] + (size_t)b0 * F::BYTES);
-        src16[r] = reinterpret_cast<const uint4*>(src & ~uintptr_t(15));
-        off[r] = (int)(src & 15);
-        n16[r] = (off[r] + nb * F::BYTES + 15) >> 4;
-#pragma unroll
-        for (int k = 0; k < LOADS; ++k)
-            if (lane + 32 * k < n16[r]) t[r][k] = ld_stream(src16[r] + lane + 32 * k);
+        const uint8_t* src16 = reinterpret_cast<const uint8_t*>(src & ~uintptr_t(15));
+        const int off = (int)(src & 15);
+        const int n16 = (off + nb * F::BYTES + 15) >> 4;
+        for (int k = lane; k < n16; k += 32) cp_async16(stage + r * SLOT + 16 * k, src16 + 16 * k);
+        blocks[r] = stage + r * SLOT + off;
     }
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-#pragma unroll
-        for (int k = 0; k < LOADS; ++k)
-            if (lane + 32 * k < n16[r]) reinterpret_cast<uint4*>(stage + r * SLOT)[lane + 32 * k] = t[r][k];
-        blocks[r] = stage + r * SLOT + off[r];
-    }
+    cp_async_commit();
+    cp_async_wait<0>();
     __syncwarp();
 }
 
@@ -339,33 +322,57 @@ struct Q8Unit {
     }
 };
 
+// One 32-value unit of an int8 activation row: its values (a: 0-15, b: 16-31) and (dx, dx * sum qx).
+struct Q8Activation {
+    int4 a, b;
+    float2 ds;
+    __device__ __forceinline__ void load(const int8_t* __restrict__ xq_row, const float2* __restrict__ xds_row,
+                                         int unit) {
+        const int4* p = reinterpret_cast<const int4*>(xq_row + 32 * (size_t)unit);
+        a = __ldg(p);
+        b = __ldg(p + 1);
+        ds = __ldg(xds_row + unit);
+    }
+};
+
 // acc[r][i] += sum_c qx[i][c] W_r[c] (scaled as above) over R weight rows (raw bytes at wrows[r])
-// read together; like matvec_row otherwise.
+// read together; like matvec_row otherwise. A lane's activations are loaded a unit ahead, the
+// first ones before the weights, so that their latency hides behind the weights' (ncu on the H200
+// had the unit loop waiting on them for about as long as on the weights).
 template <class F, int NR, int R = 1>
 __device__ __forceinline__ void matvec_q8_rows(const int8_t* __restrict__ xq, const float2* __restrict__ xds, int n_x,
                                                const uint8_t* const* wrows, int n_cols, uint8_t* stage,
                                                float (&acc)[R][NR]) {
     const int lane = threadIdx.x & 31;
     const int n_blocks = n_cols / F::QK, n_units = n_cols / 32;
+    const auto load_x = [&](Q8Activation (&x)[NR], int unit) {
+#pragma unroll
+        for (int i = 0; i < NR; ++i) {
+            const size_t xr = i < n_x ? i : 0;
+            x[i].load(xq + xr * n_cols, xds + xr * n_units, unit);
+        }
+    };
     for (int b0 = 0; b0 < n_blocks; b0 += mv_chunk_blocks<F, R>()) {
         const int nb = min(mv_chunk_blocks<F, R>(), n_blocks - b0);
+        const int chunk_units = nb * F::UNITS;
+        Q8Activation next[NR];
+        if (lane < chunk_units) load_x(next, b0 * F::UNITS + lane);
         const uint8_t* blocks[R];
         stage_rows_chunk<F, R>(wrows, b0, nb, stage, blocks);
-        for (int U = lane; U < nb * F::UNITS; U += 32) {
+        for (int U = lane; U < chunk_units; U += 32) {
             Q8Unit<F> unit_of[R];
 #pragma unroll
             for (int r = 0; r < R; ++r) unit_of[r].load(blocks[r] + (U / F::UNITS) * F::BYTES, U % F::UNITS);
-            const int unit = b0 * F::UNITS + U;
+            Q8Activation x[NR];
 #pragma unroll
-            for (int i = 0; i < NR; ++i) {
-                const size_t xr = i < n_x ? i : 0;
-                const int4* xp = reinterpret_cast<const int4*>(xq + xr * n_cols + 32 * (size_t)unit);
-                const int4 a = __ldg(xp), b = __ldg(xp + 1);
-                const float2 ds = __ldg(xds + xr * n_units + unit);
+            for (int i = 0; i < NR; ++i) x[i] = next[i];
+            if (U + 32 < chunk_units) load_x(next, b0 * F::UNITS + U + 32);
+#pragma unroll
+            for (int i = 0; i < NR; ++i)
 #pragma unroll
                 for (int r = 0; r < R; ++r)
-                    acc[r][i] += unit_of[r].d * ds.x * (float)unit_of[r].dot(a, b) - unit_of[r].m * ds.y;
-            }
+                    acc[r][i] += unit_of[r].d * x[i].ds.x * (float)unit_of[r].dot(x[i].a, x[i].b) -
+                                 unit_of[r].m * x[i].ds.y;
         }
         __syncwarp();
     }
@@ -414,6 +421,154 @@ __device__ __forceinline__ void matvec_q8_experts(const int8_t* xq, const float2
         const uint8_t* rows[1] = {w + (size_t)e * expert_bytes + (size_t)row * row_bytes};
         matvec_q8_rows<F, 1, 1>(xq + xr * n_cols, xds + xr * (n_cols / 32), 1, rows, n_cols, my_stage, acc);
     }, ids, bias, out, n_out, k, x_rows, n_experts);
+}
+
+// ---------------------------------------------------------------- streamed int8 matvec (decode)
+// One activation row, rows at most STREAM_MAX_COLS wide: a warp takes `rows_per_warp` consecutive
+// weight rows (the launcher picks it so that the grid is one wave of resident warps). Its lanes load
+// their activation units once, into registers, for all those rows, and the warp copies each row
+// into one of two shared buffers (cp.async) while it computes the row before. Per row that leaves
+// the unit loop, the copy, the warp sum and the store: the ids, activations and address set-up of
+// a one-row warp are paid once per warp.
+constexpr int STREAM_MAX_COLS = 3072;
+constexpr int STREAM_UNITS_PER_LANE = STREAM_MAX_COLS / 32 / 32;
+
+// Shared bytes of one row buffer: the widest row's blocks and up to 15 bytes of misalignment.
+template <class F>
+__host__ __device__ constexpr int stream_slot_bytes() {
+    return ((STREAM_MAX_COLS / F::QK) * F::BYTES + 15 + 15) & ~15;
+}
+
+// The warp's items j = 0 .. n_items - 1: emit(j, s) with s = (weight row row_at(j)) . x, s the same
+// in every lane.
+template <class F, class RowAt, class Emit>
+__device__ __forceinline__ void matvec_q8_stream_rows(const int8_t* __restrict__ xq, const float2* __restrict__ xds,
+                                                      int n_cols, int n_items, RowAt row_at, Emit emit,
+                                                      uint8_t* stage) {
+    constexpr int SLOT = stream_slot_bytes<F>();
+    const int lane = threadIdx.x & 31;
+    const int n_units = n_cols / 32, bytes = n_cols / F::QK * F::BYTES;
+    // Starts the copy of item j into its buffer; returns where its first block will be.
+    const auto copy_item = [&](int j) {
+        const uintptr_t src = reinterpret_cast<uintptr_t>(row_at(j));
+        const uint8_t* src16 = reinterpret_cast<const uint8_t*>(src & ~uintptr_t(15));
+        const int off = (int)(src & 15), n16 = (off + bytes + 15) >> 4;
+        uint8_t* buf = stage + (j & 1) * SLOT;
+        for (int k = lane; k < n16; k += 32) cp_async16(buf + 16 * k, src16 + 16 * k);
+        cp_async_commit();
+        return buf + off;
+    };
+    const uint8_t* blocks = copy_item(0);
+    Q8Activation x[STREAM_UNITS_PER_LANE];
+#pragma unroll
+    for (int t = 0; t < STREAM_UNITS_PER_LANE; ++t)
+        if (lane + 32 * t < n_units) x[t].load(xq, xds, lane + 32 * t);
+    for (int j = 0; j < n_items; ++j) {
+        const uint8_t* next = blocks;
+        if (j + 1 < n_items) {
+            next = copy_item(j + 1);
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
+        }
+        __syncwarp();
+        float acc = 0.f;
+#pragma unroll
+        for (int t = 0; t < STREAM_UNITS_PER_LANE; ++t) {
+            const int U = lane + 32 * t;
+            if (U < n_units) {
+                Q8Unit<F> unit;
+                unit.load(blocks + (U / F::UNITS) * F::BYTES, U % F::UNITS);
+                acc += unit.d * x[t].ds.x * (float)unit.dot(x[t].a, x[t].b) - unit.m * x[t].ds.y;
+            }
+        }
+        emit(j, warp_sum(acc));
+        __syncwarp();  // every lane is done with this buffer before the copy after next refills it
+        blocks = next;
+    }
+}
+
+// out[r] = W[r] . x (+ bias[r]) for rows row0 .. row0 + n_rows - 1 of the matrix at w.
+template <class F>
+__device__ __forceinline__ void matvec_q8_stream_matrix(const int8_t* xq, const float2* xds, const uint8_t* w,
+                                                        const float* bias, float* out, int row_bytes, int n_cols,
+                                                        int row0, int n_rows, uint8_t* stage) {
+    const auto row_at = [&](int j) { return w + (size_t)(row0 + j) * row_bytes; };
+    const auto emit = [&](int j, float s) {
+        if ((threadIdx.x & 31) == 0) out[row0 + j] = s + (bias ? bias[row0 + j] : 0.f);
+    };
+    matvec_q8_stream_rows<F>(xq, xds, n_cols, n_rows, row_at, emit, stage);
+}
+
+template <class F>
+__device__ __forceinline__ void matvec_q8_stream(const int8_t* xq, const float2* xds, const uint8_t* w,
+                                                 const float* bias, float* out, int row_bytes, int n_cols, int n_out,
+                                                 int rows_per_warp) {
+    __shared__ __align__(16) uint8_t stage[MV_WARPS][2 * stream_slot_bytes<F>()];
+    const int row0 = (blockIdx.x * MV_WARPS + (threadIdx.x >> 5)) * rows_per_warp;
+    if (row0 >= n_out) return;
+    matvec_q8_stream_matrix<F>(xq, xds, w, bias, out, row_bytes, n_cols, row0, min(rows_per_warp, n_out - row0),
+                               stage[threadIdx.x >> 5]);
+}
+
+// The rows a warp of a streamed expert kernel takes: rows_per_warp rows from row0 of pair
+// p = blockIdx.y, whose output row is out + p * n_out. product(e, input_row, row0, n_rows, pair_out)
+// computes them for a valid expert id e = ids[p]; an invalid one gives zeros.
+template <class Product>
+__device__ __forceinline__ void stream_expert_rows(const int* ids, float* out, int n_out, int k, int x_rows,
+                                                   int n_experts, int rows_per_warp, Product product) {
+    const int pair = blockIdx.y;
+    const int row0 = (blockIdx.x * MV_WARPS + (threadIdx.x >> 5)) * rows_per_warp;
+    if (row0 >= n_out) return;
+    const int n_rows = min(rows_per_warp, n_out - row0);
+    const int e = ids[pair];
+    float* pair_out = out + (size_t)pair * n_out;
+    if (e < 0 || e >= n_experts) {
+        for (int j = threadIdx.x & 31; j < n_rows; j += 32) pair_out[row0 + j] = 0.f;
+        return;
+    }
+    product(e, expert_input_row(pair, k, x_rows), row0, n_rows, pair_out);
+}
+
+// matvec_q8_experts streamed.
+template <class F>
+__device__ __forceinline__ void matvec_q8_experts_stream(const int8_t* xq, const float2* xds, const uint8_t* w,
+                                                         const int* ids, const float* bias, float* out,
+                                                         int expert_bytes, int row_bytes, int n_cols, int n_out, int k,
+                                                         int x_rows, int n_experts, int rows_per_warp) {
+    __shared__ __align__(16) uint8_t stage[MV_WARPS][2 * stream_slot_bytes<F>()];
+    stream_expert_rows(ids, out, n_out, k, x_rows, n_experts, rows_per_warp,
+                       [&](int e, size_t xr, int row0, int n_rows, float* pair_out) {
+        matvec_q8_stream_matrix<F>(xq + xr * n_cols, xds + xr * (n_cols / 32), w + (size_t)e * expert_bytes,
+                                   bias ? bias + (size_t)e * n_out : nullptr, pair_out, row_bytes, n_cols, row0,
+                                   n_rows, stage[threadIdx.x >> 5]);
+    });
+}
+
+// matvec_q8_experts_swiglu streamed: a warp's items alternate between a row of the gate and the
+// same row of the up weights.
+template <class F>
+__device__ __forceinline__ void matvec_q8_experts_swiglu_stream(
+    const int8_t* xq, const float2* xds, const uint8_t* w_gate, const uint8_t* w_up, const int* ids,
+    const float* gate_bias, const float* up_bias, float* out, int expert_bytes, int row_bytes, int n_cols, int n_out,
+    int k, int x_rows, int n_experts, float alpha, float limit, int rows_per_warp) {
+    __shared__ __align__(16) uint8_t stage[MV_WARPS][2 * stream_slot_bytes<F>()];
+    stream_expert_rows(ids, out, n_out, k, x_rows, n_experts, rows_per_warp,
+                       [&](int e, size_t xr, int row0, int n_rows, float* pair_out) {
+        const size_t at = (size_t)e * expert_bytes;
+        const auto row_at = [&](int j) { return (j & 1 ? w_up : w_gate) + at + (size_t)(row0 + j / 2) * row_bytes; };
+        float gate = 0.f;
+        const auto emit = [&](int j, float s) {
+            const size_t b = (size_t)e * n_out + row0 + j / 2;
+            if (!(j & 1)) {
+                gate = s + (gate_bias ? gate_bias[b] : 0.f);
+            } else if ((threadIdx.x & 31) == 0) {
+                pair_out[row0 + j / 2] = swiglu_oai_of(gate, s + (up_bias ? up_bias[b] : 0.f), alpha, limit);
+            }
+        };
+        matvec_q8_stream_rows<F>(xq + xr * n_cols, xds + xr * (n_cols / 32), n_cols, 2 * n_rows, row_at, emit,
+                                 stage[threadIdx.x >> 5]);
+    });
 }
 
 // MoE gate and up projections and the SwiGLU between them, from int8 activations: one warp reads
@@ -760,11 +915,34 @@ __device__ __forceinline__ void matmul_experts(const float* x, const uint8_t* w,
         plugrt::matvec_q8_paired<F>(xq, xds, w, bias, out, row_bytes, n_cols, n_out);                           \
     }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_MIN_BLOCKS)                  \
+        P##_matvec_q8_stream(const int8_t* xq, const float2* xds, const uint8_t* w, const float* bias,          \
+                             float* out, int row_bytes, int n_cols, int n_out, int rows_per_warp) {             \
+        plugrt::matvec_q8_stream<F>(xq, xds, w, bias, out, row_bytes, n_cols, n_out, rows_per_warp);            \
+    }                                                                                                           \
+    extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_MIN_BLOCKS)                  \
+        P##_matvec_q8_experts_stream(const int8_t* xq, const float2* xds, const uint8_t* w, const int* ids,     \
+                                     const float* bias, float* out, int expert_bytes, int row_bytes,            \
+                                     int n_cols, int n_out, int k, int x_rows, int n_experts,                   \
+                                     int rows_per_warp) {                                                       \
+        plugrt::matvec_q8_experts_stream<F>(xq, xds, w, ids, bias, out, expert_bytes, row_bytes, n_cols, n_out, \
+                                            k, x_rows, n_experts, rows_per_warp);                               \
+    }                                                                                                           \
+    extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_MIN_BLOCKS)                  \
         P##_matvec_q8_experts(const int8_t* xq, const float2* xds, const uint8_t* w, const int* ids,            \
                               const float* bias, float* out, int expert_bytes, int row_bytes, int n_cols,       \
                               int n_out, int k, int x_rows, int n_experts) {                                    \
         plugrt::matvec_q8_experts<F>(xq, xds, w, ids, bias, out, expert_bytes, row_bytes, n_cols, n_out, k,     \
                                      x_rows, n_experts);                                                        \
+    }                                                                                                           \
+    extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_MIN_BLOCKS)                  \
+        P##_matvec_q8_experts_swiglu_stream(                                                                    \
+            const int8_t* xq, const float2* xds, const uint8_t* w_gate, const uint8_t* w_up, const int* ids,    \
+            const float* gate_bias, const float* up_bias, float* out, int expert_bytes, int row_bytes,          \
+            int n_cols, int n_out, int k, int x_rows, int n_experts, float alpha, float limit,                  \
+            int rows_per_warp) {                                                                                \
+        plugrt::matvec_q8_experts_swiglu_stream<F>(xq, xds, w_gate, w_up, ids, gate_bias, up_bias, out,         \
+                                                   expert_bytes, row_bytes, n_cols, n_out, k, x_rows,           \
+                                                   n_experts, alpha, limit, rows_per_warp);                     \
     }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_MIN_BLOCKS)                  \
         P##_matvec_q8_experts_swiglu(const int8_t* xq, const float2* xds, const uint8_t* w_gate,               \
