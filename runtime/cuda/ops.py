@@ -469,3 +469,13 @@ def hold_stream(ms: float, stream=None) -> None:
     """Keep the stream busy for ``ms`` milliseconds (device time), so that work queued meanwhile
     runs back to back afterwards."""
     _launch(_kernel("timing", "sleep_ns", "Q"), (1, 1, 1), (1, 1, 1), stream, int(ms * 1e6))
+
+
+def read_bytes(pointer: int, nbytes: int, sink, stream=None) -> None:
+    """Read ``nbytes`` (a multiple of 16) of device memory at ``pointer`` (16-byte aligned) and
+    nothing more: the benchmarks' floor for a product that reads those bytes. ``sink``: a uint32
+    device array the kernel may write."""
+    if pointer % 16 or nbytes % 16:
+        raise ValueError(f"read_bytes needs 16-byte alignment, got pointer {pointer:#x} and {nbytes} bytes")
+    _launch(_kernel("timing", "read_bytes", "PQP"), (device.sm_count() * 8, 1, 1), (256, 1, 1), stream, pointer,
+            nbytes // 16, _ptr(sink))

@@ -241,3 +241,22 @@ def test_argmax_large_vocab_with_ties(ops, rng):
     got = ops.argmax(_gpu(logits)).get()
     np.testing.assert_array_equal(got, ops_ref.argmax(logits))
     assert list(got[:2]) == [17, 9]
+
+
+def test_read_bytes_reads_every_piece_it_is_given(ops):
+    """read_bytes (the benchmarks' read floor) reads every 16-byte piece of its range and none past
+    it: each thread folds the 32-bit words it reads by xor and writes the sink when that is the
+    marker, so a lone marker word is seen wherever it sits, and not when the range stops before it."""
+    marker = 0x9E3779B9
+    n_pieces = 4 * 132 * 8 * 256 * 3 + 5  # several grid strides of an H100/H200 and a ragged end
+    for at in (0, 1234567, 4 * n_pieces - 1):
+        words = np.zeros(4 * n_pieces, np.uint32)
+        words[at] = marker
+        data = _gpu(words)
+        sink = _gpu(np.zeros(1, np.uint32))
+        ops.read_bytes(int(data.gpudata), 16 * (at // 4), sink)  # up to the marker's piece
+        assert int(sink.get()[0]) == 0, at
+        ops.read_bytes(int(data.gpudata), words.nbytes, sink)
+        assert int(sink.get()[0]) == marker, at
+    with pytest.raises(ValueError, match="16-byte alignment"):
+        ops.read_bytes(int(data.gpudata) + 4, 64, sink)
