@@ -10,8 +10,8 @@ extern "C" __global__ void sleep_ns(unsigned long long ns) {
 }
 
 // Reads n16 16-byte words at w, four loads in flight a thread (benchmarks: the fastest a launch
-// reads those bytes, to set a product's time beside). sink is written only when the words' xor
-// is one particular value, which keeps the loads.
+// reads those bytes, to set a product's time beside). A thread writes sink only when the xor of
+// the words it read is one particular value, which keeps the loads.
 extern "C" __global__ void read_bytes(const uint4* __restrict__ w, unsigned long long n16, unsigned* sink) {
     const unsigned long long stride = (unsigned long long)gridDim.x * blockDim.x;
     unsigned s = 0;
