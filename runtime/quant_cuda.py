@@ -206,15 +206,15 @@ def matvec_q8(fmt, xq, xds, w, in_features: int, *, bias=None, stream=None, out=
     out = _empty((n, n_out), np.float32, out)
     bias_ptr = _bias_pointer(bias, (n_out,))
     units = in_features // 32
-    if n == 1 and in_features <= STREAM_MAX_COLS and n_out < PAIRED_MATVEC_ROWS:
-        grid, per_warp = _stream_grid(n_out, 1)
-        _launch(fmt, "matvec_q8_stream", "matvec_q8_stream", grid, (_MV_WARPS * 32, 1, 1), stream, xq.gpudata,
-                xds.gpudata, w.gpudata, bias_ptr, out.gpudata, row_bytes, in_features, n_out, per_warp)
-        return out
     if n == 1 and n_out >= PAIRED_MATVEC_ROWS:
         _launch(fmt, "matvec_q8_paired", "matvec_q8_paired", (-(-n_out // (_MV_PAIRED_ROWS * _MV_WARPS)), 1, 1),
                 (_MV_WARPS * 32, 1, 1), stream, xq.gpudata, xds.gpudata, w.gpudata, bias_ptr, out.gpudata, row_bytes,
                 in_features, n_out)
+        return out
+    if n == 1 and in_features <= STREAM_MAX_COLS:
+        grid, per_warp = _stream_grid(n_out, 1)
+        _launch(fmt, "matvec_q8_stream", "matvec_q8_stream", grid, (_MV_WARPS * 32, 1, 1), stream, xq.gpudata,
+                xds.gpudata, w.gpudata, bias_ptr, out.gpudata, row_bytes, in_features, n_out, per_warp)
         return out
     for r0 in range(0, n, MATVEC_MAX_ROWS):
         rows = min(MATVEC_MAX_ROWS, n - r0)
