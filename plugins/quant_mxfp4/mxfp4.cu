@@ -85,8 +85,8 @@ struct MXFP4 {
 // the generic PTX prmt, a selector nibble whose top bit is set yields the sign of the chosen byte,
 // 0 for the non-negative magnitude table: looking the nibbles up as they are gives the magnitudes
 // of the positive weights (0 at negative ones), looking them up with the sign bits flipped gives
-// those of the negative ones. The activations are put into the same nibble order instead (two
-// byte selects a word), and dot = positive sum - negative sum.
+// those of the negative ones. The activations are put into the same nibble order instead (arrange:
+// two byte selects a word, once per activation unit), and dot = positive sum - negative sum.
 template <>
 struct plugrt::Q8Unit<MXFP4> {
     int w[4];  // the unit's 16 bytes: nibbles of byte j are weights j and 16 + j
@@ -96,9 +96,24 @@ struct plugrt::Q8Unit<MXFP4> {
         asm("prmt.b32 %0, %1, %2, %3;" : "=r"(r) : "r"(0x03020100u), "r"(0x0C080604u), "r"(nibbles));
         return (int)r;
     }
+    // Words 2k and 2k + 1 become x in the order of weight word k's nibbles: 4k, 16+4k, 4k+1, 17+4k,
+    // then 4k+2, 18+4k, 4k+3, 19+4k. dx takes the 1/2 of the block scale 2^(e - 128), so that d is
+    // the bare exponent 2^(e - 127) (e = 0 gives 0 where 2^-128 is a denormal, flushed anyway).
+    static __device__ __forceinline__ void arrange(Q8Activation& x) {
+        const int v[8] = {x.a.x, x.a.y, x.a.z, x.a.w, x.b.x, x.b.y, x.b.z, x.b.w};
+        int o[8];
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+            o[2 * k] = (int)__byte_perm(v[k], v[4 + k], 0x5140);
+            o[2 * k + 1] = (int)__byte_perm(v[k], v[4 + k], 0x7362);
+        }
+        x.a = make_int4(o[0], o[1], o[2], o[3]);
+        x.b = make_int4(o[4], o[5], o[6], o[7]);
+        x.ds.x *= 0.5f;
+    }
     __device__ __forceinline__ void load(const uint8_t* blk, int) {
         lds_words_any<4>(blk + 1, w);
-        d = MXFP4::scale(blk[0]);
+        d = __uint_as_float((uint32_t)blk[0] << 23);
         m = 0.f;
     }
     __device__ __forceinline__ int dot(int4 a, int4 b) const {
@@ -106,13 +121,11 @@ struct plugrt::Q8Unit<MXFP4> {
         int sp = 0, sn = 0;
 #pragma unroll
         for (int k = 0; k < 4; ++k) {
-            // x in the order of word k's nibbles: 4k, 16+4k, 4k+1, 17+4k, then 4k+2, 18+4k, 4k+3, 19+4k
-            const int lo = (int)__byte_perm(x[k], x[4 + k], 0x5140), hi = (int)__byte_perm(x[k], x[4 + k], 0x7362);
             const uint32_t p = (uint32_t)w[k], n = p ^ 0x88888888u;
-            sp = __dp4a(lookup(p), lo, sp);
-            sp = __dp4a(lookup(p >> 16), hi, sp);
-            sn = __dp4a(lookup(n), lo, sn);
-            sn = __dp4a(lookup(n >> 16), hi, sn);
+            sp = __dp4a(lookup(p), x[2 * k], sp);
+            sp = __dp4a(lookup(p >> 16), x[2 * k + 1], sp);
+            sn = __dp4a(lookup(n), x[2 * k], sn);
+            sn = __dp4a(lookup(n >> 16), x[2 * k + 1], sn);
         }
         return sp - sn;
     }

@@ -302,14 +302,31 @@ __device__ __forceinline__ void lds_words_any(const uint8_t* p, int (&w)[N]) {
     for (int i = 0; i < N; ++i) w[i] = (int)__funnelshift_r(words[i], words[i + 1], shift);
 }
 
+// One 32-value unit of an int8 activation row: its values (a: 0-15, b: 16-31) and (dx, dx * sum qx).
+struct Q8Activation {
+    int4 a, b;
+    float2 ds;
+    __device__ __forceinline__ void load(const int8_t* __restrict__ xq_row, const float2* __restrict__ xds_row,
+                                         int unit) {
+        const int4* p = reinterpret_cast<const int4*>(xq_row + 32 * (size_t)unit);
+        a = __ldg(p);
+        b = __ldg(p + 1);
+        ds = __ldg(xds_row + unit);
+    }
+};
+
 // One unit of a weight row made ready for dp4a against int8 activations: by default unpack_q8's 32
 // int8 values in order. A format may specialize it where another form takes fewer instructions
 // (MXFP4). dot(a, b) = sum of the unit's integer weights times the 32 int8 activations a (0-15), b
-// (16-31); the unit's value is d * dx * dot - m * (dx * sum qx).
+// (16-31) as arrange left them; the unit's value is d * dx * dot - m * (dx * sum qx).
+// arrange puts a unit of activations into the form dot and d expect (by default, as loaded); the
+// kernels call it once per activation unit they load, so the streamed kernels pay it once a warp
+// rather than once a row.
 template <class F>
 struct Q8Unit {
     int q[8];
     float d, m;
+    static __device__ __forceinline__ void arrange(Q8Activation&) {}
     __device__ __forceinline__ void load(const uint8_t* blk, int u) { F::unpack_q8(blk, u, q, d, m); }
     __device__ __forceinline__ int dot(int4 a, int4 b) const {
         int s = __dp4a(q[0], a.x, 0);
@@ -323,18 +340,13 @@ struct Q8Unit {
     }
 };
 
-// One 32-value unit of an int8 activation row: its values (a: 0-15, b: 16-31) and (dx, dx * sum qx).
-struct Q8Activation {
-    int4 a, b;
-    float2 ds;
-    __device__ __forceinline__ void load(const int8_t* __restrict__ xq_row, const float2* __restrict__ xds_row,
-                                         int unit) {
-        const int4* p = reinterpret_cast<const int4*>(xq_row + 32 * (size_t)unit);
-        a = __ldg(p);
-        b = __ldg(p + 1);
-        ds = __ldg(xds_row + unit);
-    }
-};
+// A unit's share of a row's product: d * dx * dot - m * (dx * sum qx), the second term only where
+// the format has a min (else ptxas keeps dx * sum qx live and subtracts 0 times it).
+template <class F>
+__device__ __forceinline__ float unit_product(const Q8Unit<F>& unit, const Q8Activation& x) {
+    const float s = unit.d * x.ds.x * (float)unit.dot(x.a, x.b);
+    return F::HAS_MIN ? s - unit.m * x.ds.y : s;
+}
 
 // acc[r][i] += sum_c qx[i][c] W_r[c] (scaled as above) over R weight rows (raw bytes at wrows[r])
 // read together; like matvec_row otherwise. A lane's activations are loaded a unit ahead, the
@@ -366,14 +378,16 @@ __device__ __forceinline__ void matvec_q8_rows(const int8_t* __restrict__ xq, co
             for (int r = 0; r < R; ++r) unit_of[r].load(blocks[r] + (U / F::UNITS) * F::BYTES, U % F::UNITS);
             Q8Activation x[NR];
 #pragma unroll
-            for (int i = 0; i < NR; ++i) x[i] = next[i];
+            for (int i = 0; i < NR; ++i) {
+                x[i] = next[i];
+                Q8Unit<F>::arrange(x[i]);
+            }
             if (U + 32 < chunk_units) load_x(next, b0 * F::UNITS + U + 32);
 #pragma unroll
             for (int i = 0; i < NR; ++i)
 #pragma unroll
                 for (int r = 0; r < R; ++r)
-                    acc[r][i] += unit_of[r].d * x[i].ds.x * (float)unit_of[r].dot(x[i].a, x[i].b) -
-                                 unit_of[r].m * x[i].ds.y;
+                    acc[r][i] += unit_product(unit_of[r], x[i]);
         }
         __syncwarp();
     }
@@ -440,22 +454,29 @@ __host__ __device__ constexpr int stream_slot_bytes() {
     return ((STREAM_MAX_COLS / F::QK) * F::BYTES + 15 + 15) & ~15;
 }
 
-// The warp's items j = 0 .. n_items - 1: emit(j, s) with s = (weight row row_at(j)) . x, s the same
-// in every lane.
-template <class F, class RowAt, class Emit>
+// The warp's items j = 0 .. n_items - 1, s_j = (weight row row_at(j)) . x, handed over 32 at a
+// time: flush(first, count, s) with lane l holding s_{first + l} for l < count (every lane calls it).
+// Holding the sums in lanes lets one store instruction write 32 of them, where a store per row cost
+// about as many instructions as a quarter of the row's products.
+template <class F, class RowAt, class Flush>
 __device__ __forceinline__ void matvec_q8_stream_rows(const int8_t* __restrict__ xq, const float2* __restrict__ xds,
-                                                      int n_cols, int n_items, RowAt row_at, Emit emit,
+                                                      int n_cols, int n_items, RowAt row_at, Flush flush,
                                                       uint8_t* stage) {
     constexpr int SLOT = stream_slot_bytes<F>();
+    constexpr int COPIES_PER_LANE = (SLOT / 16 + 31) / 32;
     const int lane = threadIdx.x & 31;
     const int n_units = n_cols / 32, bytes = n_cols / F::QK * F::BYTES;
-    // Starts the copy of item j into its buffer; returns where its first block will be.
+    // Starts the copy of item j into its buffer; returns where its first block will be. The copies
+    // are unrolled (a fixed count a lane, the excess masked off) so that a row's copy is a few
+    // instructions per 16 bytes instead of a loop.
     const auto copy_item = [&](int j) {
         const uintptr_t src = reinterpret_cast<uintptr_t>(row_at(j));
-        const uint8_t* src16 = reinterpret_cast<const uint8_t*>(src & ~uintptr_t(15));
+        const uint8_t* src16 = reinterpret_cast<const uint8_t*>(src & ~uintptr_t(15)) + 16 * lane;
         const int off = (int)(src & 15), n16 = (off + bytes + 15) >> 4;
         uint8_t* buf = stage + (j & 1) * SLOT;
-        for (int k = lane; k < n16; k += 32) cp_async16(buf + 16 * k, src16 + 16 * k);
+#pragma unroll
+        for (int i = 0; i < COPIES_PER_LANE; ++i)
+            if (lane + 32 * i < n16) cp_async16(buf + 16 * lane + 512 * i, src16 + 512 * i);
         cp_async_commit();
         return buf + off;
     };
@@ -463,7 +484,11 @@ __device__ __forceinline__ void matvec_q8_stream_rows(const int8_t* __restrict__
     Q8Activation x[STREAM_UNITS_PER_LANE];
 #pragma unroll
     for (int t = 0; t < STREAM_UNITS_PER_LANE; ++t)
-        if (lane + 32 * t < n_units) x[t].load(xq, xds, lane + 32 * t);
+        if (lane + 32 * t < n_units) {
+            x[t].load(xq, xds, lane + 32 * t);
+            Q8Unit<F>::arrange(x[t]);
+        }
+    float held = 0.f;
     for (int j = 0; j < n_items; ++j) {
         const uint8_t* next = blocks;
         if (j + 1 < n_items) {
@@ -480,10 +505,12 @@ __device__ __forceinline__ void matvec_q8_stream_rows(const int8_t* __restrict__
             if (U < n_units) {
                 Q8Unit<F> unit;
                 unit.load(blocks + (U / F::UNITS) * F::BYTES, U % F::UNITS);
-                acc += unit.d * x[t].ds.x * (float)unit.dot(x[t].a, x[t].b) - unit.m * x[t].ds.y;
+                acc += unit_product(unit, x[t]);
             }
         }
-        emit(j, warp_sum(acc));
+        const float s = warp_sum(acc);
+        if (lane == (j & 31)) held = s;
+        if ((j & 31) == 31 || j + 1 == n_items) flush(j & ~31, (j & 31) + 1, held);
         __syncwarp();  // every lane is done with this buffer before the copy after next refills it
         blocks = next;
     }
@@ -495,10 +522,11 @@ __device__ __forceinline__ void matvec_q8_stream_matrix(const int8_t* xq, const 
                                                         const float* bias, float* out, int row_bytes, int n_cols,
                                                         int row0, int n_rows, uint8_t* stage) {
     const auto row_at = [&](int j) { return w + (size_t)(row0 + j) * row_bytes; };
-    const auto emit = [&](int j, float s) {
-        if ((threadIdx.x & 31) == 0) out[row0 + j] = s + (bias ? bias[row0 + j] : 0.f);
+    const auto flush = [&](int first, int count, float s) {
+        const int r = row0 + first + (threadIdx.x & 31);
+        if ((threadIdx.x & 31) < count) out[r] = s + (bias ? bias[r] : 0.f);
     };
-    matvec_q8_stream_rows<F>(xq, xds, n_cols, n_rows, row_at, emit, stage);
+    matvec_q8_stream_rows<F>(xq, xds, n_cols, n_rows, row_at, flush, stage);
 }
 
 template <class F>
@@ -558,16 +586,18 @@ __device__ __forceinline__ void matvec_q8_experts_swiglu_stream(
                        [&](int e, size_t xr, int row0, int n_rows, float* pair_out) {
         const size_t at = (size_t)e * expert_bytes;
         const auto row_at = [&](int j) { return (j & 1 ? w_up : w_gate) + at + (size_t)(row0 + j / 2) * row_bytes; };
-        float gate = 0.f;
-        const auto emit = [&](int j, float s) {
-            const size_t b = (size_t)e * n_out + row0 + j / 2;
-            if (!(j & 1)) {
-                gate = s + (gate_bias ? gate_bias[b] : 0.f);
-            } else if ((threadIdx.x & 31) == 0) {
-                pair_out[row0 + j / 2] = swiglu_oai_of(gate, s + (up_bias ? up_bias[b] : 0.f), alpha, limit);
-            }
+        // Items come in (gate, up) pairs and flushes hold whole pairs: even lanes take the up sum
+        // from the odd lane after them.
+        const auto flush = [&](int first, int count, float s) {
+            const int lane = threadIdx.x & 31;
+            const float up = __shfl_down_sync(0xffffffffu, s, 1);
+            if ((lane & 1) || lane >= count) return;
+            const int row = row0 + (first + lane) / 2;
+            const size_t b = (size_t)e * n_out + row;
+            pair_out[row] = swiglu_oai_of(s + (gate_bias ? gate_bias[b] : 0.f), up + (up_bias ? up_bias[b] : 0.f),
+                                          alpha, limit);
         };
-        matvec_q8_stream_rows<F>(xq + xr * n_cols, xds + xr * (n_cols / 32), n_cols, 2 * n_rows, row_at, emit,
+        matvec_q8_stream_rows<F>(xq + xr * n_cols, xds + xr * (n_cols / 32), n_cols, 2 * n_rows, row_at, flush,
                                  stage[threadIdx.x >> 5]);
     });
 }
