@@ -290,3 +290,30 @@ def test_experts_gate_up_swiglu_in_one_launch(gpuarray, ggml_type, cols):
         want = ops_ref.swiglu_oai(gate, up).astype(np.float64)
         assert np.abs(gate).max() > 7  # the clamp is exercised
         assert rel_err(got, want) <= FP32_TOL
+
+
+@pytest.mark.parametrize("ggml_type", INT8_TYPES, ids=lambda t: t.name)
+def test_streamed_warps_of_more_than_32_rows(gpuarray, ggml_type):
+    """A streamed warp hands its row sums over 32 at a time: enough tokens of small experts that
+    each warp takes more than 32 rows (more than 64 gate and up rows in the fused product)."""
+    from runtime import quant_cuda
+    from runtime.cuda import device
+
+    n_experts, k, rows = 8, 4, 1000
+    resident_warps = device.sm_count() * quant_cuda._MV_MIN_BLOCKS * quant_cuda._MV_WARPS
+    n_tok = 33 * resident_warps // (k * rows) + 1
+    assert quant_cuda._stream_grid(rows, n_tok * k)[1] > 32
+    fmt, cols, raw_gate, w_gate = random_weights(gpuarray, ggml_type, (n_experts, rows), 512, seed=11)
+    _, _, raw_up, w_up = random_weights(gpuarray, ggml_type, (n_experts, rows), 512, seed=12)
+    rng = np.random.default_rng(13)
+    bias = rng.standard_normal((n_experts, rows)).astype(np.float32)
+    ids = np.stack([rng.choice(n_experts, k, replace=False) for _ in range(n_tok)]).astype(np.int32)
+    xq, xds, x_stood = quantized(gpuarray, rng.standard_normal((n_tok, 1, cols)).astype(np.float32))
+    d_ids = gpuarray.to_gpu(ids)
+    gate = fmt.cuda_matvec_q8_experts(xq, xds, w_gate, d_ids, cols, bias=gpuarray.to_gpu(bias)).get()
+    want_gate = experts_reference(fmt, raw_gate, x_stood, ids) + bias[ids]
+    assert rel_err(gate, want_gate) <= FP32_TOL
+    fused = fmt.cuda_matvec_q8_experts_swiglu(xq, xds, w_gate, w_up, d_ids, cols, gate_bias=gpuarray.to_gpu(bias),
+                                              alpha=1.702, limit=7.0).get()
+    want = ops_ref.swiglu_oai(want_gate, experts_reference(fmt, raw_up, x_stood, ids))
+    assert rel_err(fused, want.astype(np.float64)) <= FP32_TOL
