@@ -98,7 +98,8 @@ struct plugrt::Q8Unit<MXFP4> {
     }
     // Words 2k and 2k + 1 become x in the order of weight word k's nibbles: 4k, 16+4k, 4k+1, 17+4k,
     // then 4k+2, 18+4k, 4k+3, 19+4k. dx takes the 1/2 of the block scale 2^(e - 128), so that d is
-    // the bare exponent 2^(e - 127) (e = 0 gives 0 where 2^-128 is a denormal, flushed anyway).
+    // the bare exponent 2^(e - 127): e = 0 gives 0 where 2^-128 is a denormal, flushed anyway, and
+    // e = 255 (NaN in the OCP format, 2^127 in ggml's table) gives infinity.
     static __device__ __forceinline__ void arrange(Q8Activation& x) {
         const int v[8] = {x.a.x, x.a.y, x.a.z, x.a.w, x.b.x, x.b.y, x.b.z, x.b.w};
         int o[8];
