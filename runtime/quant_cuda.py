@@ -12,6 +12,7 @@ from functools import lru_cache
 import numpy as np
 
 from runtime.cuda import device
+from runtime.cuda.graph import waits_in_kernel
 from runtime.cuda.ops import forget_derived, is_c_contiguous, routing_table
 
 #: Largest number of activation rows the fused matvec kernel takes in one launch.
@@ -59,10 +60,18 @@ _SIGNATURES = {
 _DEQUANT_SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float16): "f16", "bfloat16": "bf16"}
 
 
+#: Kernels that wait for the kernels before them in-kernel (pdl.cuh): graphs may start them early.
+_WAITING_KERNELS = frozenset({"matvec_q8_paired", "matvec_q8_stream", "matvec_q8_experts_stream",
+                              "matvec_q8_experts_swiglu_stream"})
+
+
 @lru_cache(maxsize=None)
 def _prepared(fmt, kernel_name: str, signature: str):
-    fn = device.kernel(fmt.cuda_sources()[0], f"{fmt.cuda_prefix}_{kernel_name}")
+    name = f"{fmt.cuda_prefix}_{kernel_name}"
+    fn = device.kernel(fmt.cuda_sources()[0], name)
     fn.prepare(signature)
+    if kernel_name in _WAITING_KERNELS:
+        waits_in_kernel(name)
     return fn
 
 

@@ -3,7 +3,8 @@
 Bandwidth = bytes of weights read / kernel time (CUDA events), reported as a fraction of the
 device-to-device copy bandwidth measured in the same run (copy counts bytes read + written).
 Kernels are timed back to back: `iters` calls recorded into one CUDA graph, as decode replays them,
-so Python's launch cost is not in the time. Beside each product, a plain read of the same bytes
+so Python's launch cost is not in the time; the int8 products start before the call before them
+has finished, as in decode (programmatic edges, runtime/cuda/graph.py; PLUGRT_PDL=0 turns it off). Beside each product, a plain read of the same bytes
 (runtime.cuda.ops.read_bytes) timed the same way gives the floor a launch of that size can reach.
 K-quants cannot hold 2880-wide rows, so Q4_K runs at 3072 columns (bytes are counted as they are).
 Each timed call reads weights the previous calls did not touch (other experts, other copies of a
@@ -173,8 +174,10 @@ def main() -> None:
     device.context()
     copy = copy_bandwidth(args.iters)
     rng = np.random.default_rng(0)
+    from runtime.cuda.graph import programmatic_launches
+
     print(f"{datetime.date.today()} {drv.Context.get_device().name()}: device copy {copy / 1e9:.0f} GB/s "
-          f"(read + write)\n")
+          f"(read + write); programmatic launches {'on' if programmatic_launches() else 'off'}\n")
     for rows in (1, 4):
         x = gpuarray.to_gpu(rng.standard_normal((rows, 2880)).astype(np.float32))
         out = ops.quantize_q8(x)

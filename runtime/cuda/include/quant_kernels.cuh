@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "cp_async.cuh"
+#include "pdl.cuh"
 #include "swiglu.cuh"
 
 namespace plugrt {
@@ -303,15 +304,17 @@ __device__ __forceinline__ void lds_words_any(const uint8_t* p, int (&w)[N]) {
 }
 
 // One 32-value unit of an int8 activation row: its values (a: 0-15, b: 16-31) and (dx, dx * sum qx).
+// Loaded through L1 but not as read-only data (__ldg): the kernels that wait for the kernel before
+// them in-kernel (pdl.cuh) run while that kernel writes these activations, and ptxas moved read-only
+// loads above the wait (wrong products in a graph after rms_norm_q8, H200).
 struct Q8Activation {
     int4 a, b;
     float2 ds;
-    __device__ __forceinline__ void load(const int8_t* __restrict__ xq_row, const float2* __restrict__ xds_row,
-                                         int unit) {
+    __device__ __forceinline__ void load(const int8_t* xq_row, const float2* xds_row, int unit) {
         const int4* p = reinterpret_cast<const int4*>(xq_row + 32 * (size_t)unit);
-        a = __ldg(p);
-        b = __ldg(p + 1);
-        ds = __ldg(xds_row + unit);
+        a = __ldca(p);
+        b = __ldca(p + 1);
+        ds = __ldca(xds_row + unit);
     }
 };
 
@@ -412,6 +415,7 @@ __device__ __forceinline__ void matvec_q8_paired(const int8_t* xq, const float2*
                                                  const float* bias, float* out, int row_bytes, int n_cols,
                                                  int n_out) {
     __shared__ __align__(16) uint8_t stage[MV_WARPS][MV_STAGE + 16];
+    wait_for_prior_kernels();
     const int row = 2 * (blockIdx.x * MV_WARPS + (threadIdx.x >> 5));
     if (row >= n_out) return;
     const int second = min(row + 1, n_out - 1);  // an odd last row is read twice, written once
@@ -481,6 +485,7 @@ __device__ __forceinline__ void matvec_q8_stream_rows(const int8_t* __restrict__
         return buf + off;
     };
     const uint8_t* blocks = copy_item(0);
+    wait_for_prior_kernels();  // the first row's weights are on their way meanwhile
     Q8Activation x[STREAM_UNITS_PER_LANE];
 #pragma unroll
     for (int t = 0; t < STREAM_UNITS_PER_LANE; ++t)
@@ -550,6 +555,7 @@ __device__ __forceinline__ void stream_expert_rows(const int* ids, float* out, i
     const int row0 = (blockIdx.x * MV_WARPS + (threadIdx.x >> 5)) * rows_per_warp;
     if (row0 >= n_out) return;
     const int n_rows = min(rows_per_warp, n_out - row0);
+    wait_for_prior_kernels();  // ids come from the router
     const int e = ids[pair];
     float* pair_out = out + (size_t)pair * n_out;
     if (e < 0 || e >= n_experts) {
@@ -943,11 +949,13 @@ __device__ __forceinline__ void matmul_experts(const float* x, const uint8_t* w,
     extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::PairedMinBlocks<F>::value)      \
         P##_matvec_q8_paired(const int8_t* xq, const float2* xds, const uint8_t* w, const float* bias,          \
                              float* out, int row_bytes, int n_cols, int n_out) {                                \
+        plugrt::allow_dependent_launch();                                                                       \
         plugrt::matvec_q8_paired<F>(xq, xds, w, bias, out, row_bytes, n_cols, n_out);                           \
     }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_MIN_BLOCKS)                  \
         P##_matvec_q8_stream(const int8_t* xq, const float2* xds, const uint8_t* w, const float* bias,          \
                              float* out, int row_bytes, int n_cols, int n_out, int rows_per_warp) {             \
+        plugrt::allow_dependent_launch();                                                                       \
         plugrt::matvec_q8_stream<F>(xq, xds, w, bias, out, row_bytes, n_cols, n_out, rows_per_warp);            \
     }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_MIN_BLOCKS)                  \
@@ -955,6 +963,7 @@ __device__ __forceinline__ void matmul_experts(const float* x, const uint8_t* w,
                                      const float* bias, float* out, int expert_bytes, int row_bytes,            \
                                      int n_cols, int n_out, int k, int x_rows, int n_experts,                   \
                                      int rows_per_warp) {                                                       \
+        plugrt::allow_dependent_launch();                                                                       \
         plugrt::matvec_q8_experts_stream<F>(xq, xds, w, ids, bias, out, expert_bytes, row_bytes, n_cols, n_out, \
                                             k, x_rows, n_experts, rows_per_warp);                               \
     }                                                                                                           \
@@ -971,6 +980,7 @@ __device__ __forceinline__ void matmul_experts(const float* x, const uint8_t* w,
             const float* gate_bias, const float* up_bias, float* out, int expert_bytes, int row_bytes,          \
             int n_cols, int n_out, int k, int x_rows, int n_experts, float alpha, float limit,                  \
             int rows_per_warp) {                                                                                \
+        plugrt::allow_dependent_launch();                                                                       \
         plugrt::matvec_q8_experts_swiglu_stream<F>(xq, xds, w_gate, w_up, ids, gate_bias, up_bias, out,         \
                                                    expert_bytes, row_bytes, n_cols, n_out, k, x_rows,           \
                                                    n_experts, alpha, limit, rows_per_warp);                     \

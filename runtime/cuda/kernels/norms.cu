@@ -1,5 +1,6 @@
 // Row normalisations: one thread block per row, block-wide warp-shuffle reductions.
 #include "common.cuh"
+#include "pdl.cuh"
 #include "q8_activations.cuh"
 
 // One row: out = s * rsqrt(mean(s^2) + eps) * w with s = x, or s = x + y written to sum where y is
@@ -8,6 +9,7 @@
 __device__ __forceinline__ void rms_norm_row(const float* x, const float* y, float* sum, const float* __restrict__ w,
                                              float* out, int8_t* __restrict__ q, float2* __restrict__ ds, int d,
                                              float eps) {
+    plugrt::allow_dependent_launch();  // the products that read the norm prefetch their weights meanwhile
     const size_t start = (size_t)blockIdx.x * d;
     const float* row = x + start;
     float squares = 0.f;
