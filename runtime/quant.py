@@ -24,6 +24,10 @@ class QuantFormat(ABC):
     int8_activations: ClassVar[bool] = False
     #: Alignment in bytes the CUDA kernels assume of a weight tensor's device address.
     device_alignment: ClassVar[int] = 1
+    #: Resident blocks an SM that the grid of the streamed int8 decode products is sized to, for
+    #: one matrix and for expert products (runtime.quant_cuda._stream_grid); at most 8, the
+    #: residency the kernels are compiled for. Fewer blocks give each warp more rows.
+    stream_blocks_per_sm: ClassVar[tuple[int, int]] = (8, 8)
 
     @property
     def name(self) -> str:

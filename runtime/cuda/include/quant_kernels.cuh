@@ -82,7 +82,8 @@ constexpr int MV_WARPS = 4;  // warps per block; each warp computes mv_rows_per_
 constexpr int MV_STAGE = 3584;
 // Resident blocks per SM asked of the compiler for the one-row and streamed kernels (caps registers
 // at 64), so that enough row loads are in flight to cover memory latency. The streamed kernels'
-// launcher sizes their grid to this many blocks an SM (_MV_MIN_BLOCKS in runtime/quant_cuda.py).
+// launcher sizes their grid to at most this many blocks an SM (a format's stream_blocks_per_sm,
+// runtime/quant.py).
 constexpr int MV_MIN_BLOCKS = 8;
 // The same for matvec_q8_paired, by format: at 8 (64 registers) its two rows' state spilled. On the
 // H200 (2026-11-29) the LM head product took, at 8 / 6 / 7 blocks, MXFP4 122.4 / 107.8 / 104.8 us,
