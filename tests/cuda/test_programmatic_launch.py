@@ -47,14 +47,16 @@ def build_chain(gpuarray, fmt, seed: int):
         for _ in range(LAYERS):
             normed = ops.rms_norm_q8(h, norm, 1e-5)
             q, ds = getattr(normed, ops.INT8_ATTRIBUTE)
-            h = fmt.cuda_matvec_q8(q, ds, dense, d)
-            q, ds = ops.quantize_q8(h)
-            ids, mix = ops.moe_router(fmt.cuda_matvec_q8(q, ds, router, d), CHOSEN)
+            projected = fmt.cuda_matvec_q8(q, ds, dense, d)
+            q, ds = ops.quantize_q8(projected)
+            logits = fmt.cuda_matvec_q8(q, ds, router, d)
+            ids, mix = ops.moe_router(logits, CHOSEN)
             act = fmt.cuda_matvec_q8_experts_swiglu(q.reshape(1, 1, d), ds.reshape(1, 1, d // 32, 2), gate, up,
                                                     ids, d)
             aq, ads = ops.quantize_q8(act)
-            h = ops.moe_combine(fmt.cuda_matvec_q8_experts(aq, ads, down, ids, d), mix)
-            keep += [normed, q, ds, ids, mix, act, aq, ads, h]
+            y = fmt.cuda_matvec_q8_experts(aq, ads, down, ids, d)
+            h = ops.moe_combine(y, mix)
+            keep += [normed, projected, q, ds, logits, ids, mix, act, aq, ads, y, h]
         q, ds = ops.quantize_q8(h)
         keep += [q, ds]
         return fmt.cuda_matvec_q8(q, ds, head, d)

@@ -6,8 +6,9 @@
 // afterwards every kernel before it has completed and its writes are visible. Every launch of a
 // registered kernel must call wait_for_prior_kernels before it touches anything else, in each warp
 // that reads or writes activations, and must not read what earlier kernels write as read-only data
-// (__ldg, ld.global.nc): ptxas may move such loads above the wait. Without a programmatic edge
-// (eager launches) both calls are no-ops.
+// (__ldg, ld.global.nc): such loads may assume the data cannot change while the kernel runs, and
+// returned stale activations on the H200 although the PTX had them after the wait. Without a
+// programmatic edge (eager launches) both calls are no-ops.
 #pragma once
 
 namespace plugrt {

@@ -306,8 +306,8 @@ __device__ __forceinline__ void lds_words_any(const uint8_t* p, int (&w)[N]) {
 
 // One 32-value unit of an int8 activation row: its values (a: 0-15, b: 16-31) and (dx, dx * sum qx).
 // Loaded through L1 but not as read-only data (__ldg): the kernels that wait for the kernel before
-// them in-kernel (pdl.cuh) run while that kernel writes these activations, and ptxas moved read-only
-// loads above the wait (wrong products in a graph after rms_norm_q8, H200).
+// them in-kernel (pdl.cuh) start while that kernel writes these activations, and read-only loads
+// returned stale ones (wrong products in a graph after rms_norm_q8, H200).
 struct Q8Activation {
     int4 a, b;
     float2 ds;
