@@ -4,8 +4,9 @@ Bandwidth = bytes of weights read / kernel time (CUDA events), reported as a fra
 device-to-device copy bandwidth measured in the same run (copy counts bytes read + written).
 Kernels are timed back to back: `iters` calls recorded into one CUDA graph, as decode replays them,
 so Python's launch cost is not in the time; the int8 products start before the call before them
-has finished, as in decode (programmatic edges, runtime/cuda/graph.py; PLUGRT_PDL=0 turns it off). Beside each product, a plain read of the same bytes
-(runtime.cuda.ops.read_bytes) timed the same way gives the floor a launch of that size can reach.
+has finished, as in decode (programmatic edges, runtime/cuda/graph.py; PLUGRT_PDL=0 turns it off).
+Beside each product, a plain read of the same bytes (runtime.cuda.ops.read_bytes) timed the same
+way, with plain edges, gives the floor a launch of that size reaches on its own.
 K-quants cannot hold 2880-wide rows, so Q4_K runs at 3072 columns (bytes are counted as they are).
 Each timed call reads weights the previous calls did not touch (other experts, other copies of a
 dense matrix; at least ROTATE_BYTES in turn), so the numbers are device-memory bandwidth, not L2.
@@ -22,6 +23,7 @@ import datetime
 import numpy as np
 
 from runtime.cuda import device
+from runtime.cuda.graph import programmatic_launches
 from runtime.ggml_types import GGMLType
 from runtime.plugins import registry
 
@@ -174,8 +176,6 @@ def main() -> None:
     device.context()
     copy = copy_bandwidth(args.iters)
     rng = np.random.default_rng(0)
-    from runtime.cuda.graph import programmatic_launches
-
     print(f"{datetime.date.today()} {drv.Context.get_device().name()}: device copy {copy / 1e9:.0f} GB/s "
           f"(read + write); programmatic launches {'on' if programmatic_launches() else 'off'}\n")
     for rows in (1, 4):

@@ -17,10 +17,10 @@ _BIT = np.arange(32, dtype=np.uint32)
 
 class Q5_0Format(QuantFormat):
     ggml_type = GGMLType.Q5_0
+    int8_activations = True
     # One matrix: half the blocks, two rows a warp (H200, 2026-11-29: 4096x2880 4.7 -> 3.8 us);
     # expert products stay at full residency (4 of 32 x 5760x2880 at two blocks an SM: 16.7 -> 20.2).
     stream_blocks_per_sm = (4, 8)
-    int8_activations = True
 
     def dequantize(self, raw: np.ndarray) -> np.ndarray:
         blocks = as_blocks(raw, self.type_size)

@@ -124,16 +124,15 @@ def _make_edges_programmatic(graph) -> int:
             names[node] = _kernel_name(ctypes.c_void_p(node))
         return names[node]
 
+    one_node, one_edge = ctypes.c_void_p * 1, _EdgeData * 1
+    programmatic = one_edge(_EdgeData(from_port=_PORT_PROGRAMMATIC, type=_DEPENDENCY_PROGRAMMATIC))
     turned = 0
     for source, target, edge in zip(sources, targets, data):
         if edge.type or name_of(target) not in _waiting_kernels or name_of(source) is None:
             continue
-        one = (ctypes.c_void_p * 1)
-        _check(lib.cuGraphRemoveDependencies_v2(graph, one(source), one(target), (_EdgeData * 1)(edge), 1),
-               "cuGraphRemoveDependencies")
-        programmatic = _EdgeData(from_port=_PORT_PROGRAMMATIC, type=_DEPENDENCY_PROGRAMMATIC)
-        _check(lib.cuGraphAddDependencies_v2(graph, one(source), one(target), (_EdgeData * 1)(programmatic), 1),
-               "cuGraphAddDependencies")
+        ends = one_node(source), one_node(target)
+        _check(lib.cuGraphRemoveDependencies_v2(graph, *ends, one_edge(edge), 1), "cuGraphRemoveDependencies")
+        _check(lib.cuGraphAddDependencies_v2(graph, *ends, programmatic, 1), "cuGraphAddDependencies")
         turned += 1
     return turned
 

@@ -445,7 +445,8 @@ __device__ __forceinline__ void matvec_q8_experts(const int8_t* xq, const float2
 
 // ---------------------------------------------------------------- streamed int8 matvec (decode)
 // One activation row, rows at most STREAM_MAX_COLS wide: a warp takes `rows_per_warp` consecutive
-// weight rows (the launcher picks it so that the grid is one wave of resident warps). Its lanes load
+// weight rows (the launcher picks it so that the grid is one wave of the format's
+// stream_blocks_per_sm blocks an SM, runtime/quant.py). Its lanes load
 // their activation units once, into registers, for all those rows, and the warp copies each row
 // into one of two shared buffers (cp.async) while it computes the row before. Per row that leaves
 // the unit loop, the copy, the warp sum and the store: the ids, activations and address set-up of
@@ -486,7 +487,8 @@ __device__ __forceinline__ void matvec_q8_stream_rows(const int8_t* __restrict__
         return buf + off;
     };
     const uint8_t* blocks = copy_item(0);
-    wait_for_prior_kernels();  // the first row's weights are on their way meanwhile
+    wait_for_prior_kernels();  // the first row's weights are on their way meanwhile (a no-op in the
+                               // expert kernels, which waited before reading their ids)
     Q8Activation x[STREAM_UNITS_PER_LANE];
 #pragma unroll
     for (int t = 0; t < STREAM_UNITS_PER_LANE; ++t)
