@@ -448,7 +448,7 @@ __device__ __forceinline__ void matvec_q8_experts(const int8_t* xq, const float2
 // weight rows (the launcher picks it so that the grid is one wave of the format's
 // stream_blocks_per_sm blocks an SM, runtime/quant.py). Its lanes load
 // their activation units once, into registers, for all those rows, and the warp copies each row
-// into one of two shared buffers (cp.async) while it computes the row before. Per row that leaves
+// into one of two shared buffers (StreamBuffers) while it computes the row before. Per row that leaves
 // the unit loop, the copy, the warp sum and the store: the ids, activations and address set-up of
 // a one-row warp are paid once per warp.
 constexpr int STREAM_MAX_COLS = 3072;
@@ -460,6 +460,58 @@ __host__ __device__ constexpr int stream_slot_bytes() {
     return ((STREAM_MAX_COLS / F::QK) * F::BYTES + 15 + 15) & ~15;
 }
 
+// A streamed warp's two row buffers and the copies that fill them. On sm_90 one lane starts a bulk
+// copy of the whole row, whose arrival the buffer's mbarrier counts: per-lane cp.async copies took
+// about 85 instructions a row (MXFP4 SASS: each 16-byte copy recomputed its 64-bit address under
+// its own predicate), a quarter of the row's instructions. Before sm_90, each lane copies 16 bytes
+// at a time (cp.async), a fixed count a lane with the excess masked off.
+template <class F>
+struct StreamBuffers {
+    static constexpr int SLOT = stream_slot_bytes<F>();
+    __align__(16) uint8_t row[2][SLOT];
+    uint64_t landed[2];  // sm_90: buffer b's mbarrier; its k-th fill completes phase k
+
+    __device__ __forceinline__ void init() {
+#if __CUDA_ARCH__ >= 900
+        if ((threadIdx.x & 31) == 0) {
+            mbarrier_init(&landed[0]);
+            mbarrier_init(&landed[1]);
+        }
+        __syncwarp();
+#endif
+    }
+    // Starts copying `bytes` bytes from src (any alignment) into buffer j & 1 (the warp's item j);
+    // returns where src's first byte will be. Every lane calls it.
+    __device__ __forceinline__ const uint8_t* fill(int j, const uint8_t* src, int bytes) {
+        const int off = (int)(reinterpret_cast<uintptr_t>(src) & 15), n16 = (off + bytes + 15) >> 4;
+        uint8_t* buf = row[j & 1];
+        const uint8_t* src16 = src - off;
+#if __CUDA_ARCH__ >= 900
+        if ((threadIdx.x & 31) == 0) bulk_copy(buf, src16, 16 * n16, &landed[j & 1]);
+#else
+        constexpr int COPIES_PER_LANE = (SLOT / 16 + 31) / 32;
+        const int lane = threadIdx.x & 31;
+#pragma unroll
+        for (int i = 0; i < COPIES_PER_LANE; ++i)
+            if (lane + 32 * i < n16) cp_async16(buf + 16 * (lane + 32 * i), src16 + 16 * (lane + 32 * i));
+        cp_async_commit();
+#endif
+        return buf + off;
+    }
+    // Waits until item j's row has landed; `next_started`: whether item j + 1's fill was started since.
+    __device__ __forceinline__ void wait(int j, bool next_started) {
+#if __CUDA_ARCH__ >= 900
+        mbarrier_wait(&landed[j & 1], (j >> 1) & 1);
+#else
+        if (next_started)
+            cp_async_wait<1>();
+        else
+            cp_async_wait<0>();
+        __syncwarp();
+#endif
+    }
+};
+
 // The warp's items j = 0 .. n_items - 1, s_j = (weight row row_at(j)) . x, handed over 32 at a
 // time: flush(first, count, s) with lane l holding s_{first + l} for l < count (every lane calls it).
 // Holding the sums in lanes lets one store write 32 of them: storing each row's sum with its bias
@@ -467,26 +519,11 @@ __host__ __device__ constexpr int stream_slot_bytes() {
 template <class F, class RowAt, class Flush>
 __device__ __forceinline__ void matvec_q8_stream_rows(const int8_t* __restrict__ xq, const float2* __restrict__ xds,
                                                       int n_cols, int n_items, RowAt row_at, Flush flush,
-                                                      uint8_t* stage) {
-    constexpr int SLOT = stream_slot_bytes<F>();
-    constexpr int COPIES_PER_LANE = (SLOT / 16 + 31) / 32;
+                                                      StreamBuffers<F>& buffers) {
     const int lane = threadIdx.x & 31;
     const int n_units = n_cols / 32, bytes = n_cols / F::QK * F::BYTES;
-    // Starts the copy of item j into its buffer; returns where its first block will be. The copies
-    // are unrolled (a fixed count a lane, the excess masked off) so that a row's copy is a few
-    // instructions per 16 bytes instead of a loop.
-    const auto copy_item = [&](int j) {
-        const uintptr_t src = reinterpret_cast<uintptr_t>(row_at(j));
-        const uint8_t* src16 = reinterpret_cast<const uint8_t*>(src & ~uintptr_t(15)) + 16 * lane;
-        const int off = (int)(src & 15), n16 = (off + bytes + 15) >> 4;
-        uint8_t* buf = stage + (j & 1) * SLOT;
-#pragma unroll
-        for (int i = 0; i < COPIES_PER_LANE; ++i)
-            if (lane + 32 * i < n16) cp_async16(buf + 16 * lane + 512 * i, src16 + 512 * i);
-        cp_async_commit();
-        return buf + off;
-    };
-    const uint8_t* blocks = copy_item(0);
+    buffers.init();
+    const uint8_t* blocks = buffers.fill(0, row_at(0), bytes);
     wait_for_prior_kernels();  // the first row's weights are on their way meanwhile (a no-op in the
                                // expert kernels, which waited before reading their ids)
     Q8Activation x[STREAM_UNITS_PER_LANE];
@@ -498,14 +535,9 @@ __device__ __forceinline__ void matvec_q8_stream_rows(const int8_t* __restrict__
         }
     float held = 0.f;
     for (int j = 0; j < n_items; ++j) {
-        const uint8_t* next = blocks;
-        if (j + 1 < n_items) {
-            next = copy_item(j + 1);
-            cp_async_wait<1>();
-        } else {
-            cp_async_wait<0>();
-        }
-        __syncwarp();
+        const bool more = j + 1 < n_items;
+        const uint8_t* next = more ? buffers.fill(j + 1, row_at(j + 1), bytes) : blocks;
+        buffers.wait(j, more);
         float acc = 0.f;
 #pragma unroll
         for (int t = 0; t < STREAM_UNITS_PER_LANE; ++t) {
@@ -519,7 +551,9 @@ __device__ __forceinline__ void matvec_q8_stream_rows(const int8_t* __restrict__
         const float s = warp_sum(acc);
         if (lane == (j & 31)) held = s;
         if ((j & 31) == 31 || j + 1 == n_items) flush(j & ~31, (j & 31) + 1, held);
-        __syncwarp();  // every lane is done with this buffer before the copy after next refills it
+        // Every lane's reads of this buffer have completed (their values went into the warp sum)
+        // before the fill after next refills it.
+        __syncwarp();
         blocks = next;
     }
 }
@@ -528,24 +562,24 @@ __device__ __forceinline__ void matvec_q8_stream_rows(const int8_t* __restrict__
 template <class F>
 __device__ __forceinline__ void matvec_q8_stream_matrix(const int8_t* xq, const float2* xds, const uint8_t* w,
                                                         const float* bias, float* out, int row_bytes, int n_cols,
-                                                        int row0, int n_rows, uint8_t* stage) {
+                                                        int row0, int n_rows, StreamBuffers<F>& buffers) {
     const auto row_at = [&](int j) { return w + (size_t)(row0 + j) * row_bytes; };
     const auto flush = [&](int first, int count, float s) {
         const int r = row0 + first + (threadIdx.x & 31);
         if ((threadIdx.x & 31) < count) out[r] = s + (bias ? bias[r] : 0.f);
     };
-    matvec_q8_stream_rows<F>(xq, xds, n_cols, n_rows, row_at, flush, stage);
+    matvec_q8_stream_rows<F>(xq, xds, n_cols, n_rows, row_at, flush, buffers);
 }
 
 template <class F>
 __device__ __forceinline__ void matvec_q8_stream(const int8_t* xq, const float2* xds, const uint8_t* w,
                                                  const float* bias, float* out, int row_bytes, int n_cols, int n_out,
                                                  int rows_per_warp) {
-    __shared__ __align__(16) uint8_t stage[MV_WARPS][2 * stream_slot_bytes<F>()];
+    __shared__ StreamBuffers<F> buffers[MV_WARPS];
     const int row0 = (blockIdx.x * MV_WARPS + (threadIdx.x >> 5)) * rows_per_warp;
     if (row0 >= n_out) return;
     matvec_q8_stream_matrix<F>(xq, xds, w, bias, out, row_bytes, n_cols, row0, min(rows_per_warp, n_out - row0),
-                               stage[threadIdx.x >> 5]);
+                               buffers[threadIdx.x >> 5]);
 }
 
 // The rows a warp of a streamed expert kernel takes: rows_per_warp rows from row0 of pair
@@ -574,12 +608,12 @@ __device__ __forceinline__ void matvec_q8_experts_stream(const int8_t* xq, const
                                                          const int* ids, const float* bias, float* out,
                                                          int expert_bytes, int row_bytes, int n_cols, int n_out, int k,
                                                          int x_rows, int n_experts, int rows_per_warp) {
-    __shared__ __align__(16) uint8_t stage[MV_WARPS][2 * stream_slot_bytes<F>()];
+    __shared__ StreamBuffers<F> buffers[MV_WARPS];
     stream_expert_rows(ids, out, n_out, k, x_rows, n_experts, rows_per_warp,
                        [&](int e, size_t xr, int row0, int n_rows, float* pair_out) {
         matvec_q8_stream_matrix<F>(xq + xr * n_cols, xds + xr * (n_cols / 32), w + (size_t)e * expert_bytes,
                                    bias ? bias + (size_t)e * n_out : nullptr, pair_out, row_bytes, n_cols, row0,
-                                   n_rows, stage[threadIdx.x >> 5]);
+                                   n_rows, buffers[threadIdx.x >> 5]);
     });
 }
 
@@ -590,7 +624,7 @@ __device__ __forceinline__ void matvec_q8_experts_swiglu_stream(
     const int8_t* xq, const float2* xds, const uint8_t* w_gate, const uint8_t* w_up, const int* ids,
     const float* gate_bias, const float* up_bias, float* out, int expert_bytes, int row_bytes, int n_cols, int n_out,
     int k, int x_rows, int n_experts, float alpha, float limit, int rows_per_warp) {
-    __shared__ __align__(16) uint8_t stage[MV_WARPS][2 * stream_slot_bytes<F>()];
+    __shared__ StreamBuffers<F> buffers[MV_WARPS];
     stream_expert_rows(ids, out, n_out, k, x_rows, n_experts, rows_per_warp,
                        [&](int e, size_t xr, int row0, int n_rows, float* pair_out) {
         const size_t at = (size_t)e * expert_bytes;
@@ -607,7 +641,7 @@ __device__ __forceinline__ void matvec_q8_experts_swiglu_stream(
                                           alpha, limit);
         };
         matvec_q8_stream_rows<F>(xq + xr * n_cols, xds + xr * (n_cols / 32), n_cols, 2 * n_rows, row_at, flush,
-                                 stage[threadIdx.x >> 5]);
+                                 buffers[threadIdx.x >> 5]);
     });
 }
 
