@@ -47,9 +47,9 @@ _SIGNATURES = {
     "matvec_experts": "PPPPPiiiiiii",
     "matvec_q8": "PPPPPiiii",
     "matvec_q8_paired": "PPPPPiii",
-    "matvec_q8_stream": "PPPPPiiii",
-    "matvec_q8_experts_stream": "PPPPPPiiiiiiii",
-    "matvec_q8_experts_swiglu_stream": "PPPPPPPPiiiiiiiffi",
+    "matvec_q8_stream": "PPPPPiii",
+    "matvec_q8_experts_stream": "PPPPPPiiiiiii",
+    "matvec_q8_experts_swiglu_stream": "PPPPPPPPiiiiiiiff",
     "matvec_q8_experts": "PPPPPPiiiiiii",
     "matvec_q8_experts_swiglu": "PPPPPPPPiiiiiiiff",
     "matmul": "PPPiiii",
@@ -199,13 +199,13 @@ def _check_q8(xq, xds, in_features: int, rows: tuple[int, ...]) -> None:
                          f"{(*rows, in_features // 32, 2)}, got {tuple(xq.shape)} and {tuple(xds.shape)}")
 
 
-def _stream_grid(n_out: int, products: int, blocks_per_sm: int) -> tuple[tuple[int, int, int], int]:
-    """(grid, rows a warp) of a streamed kernel over `products` matrices of n_out rows (grid y):
-    each warp takes as few rows as make the whole grid one wave of blocks_per_sm blocks an SM
-    (a format's stream_blocks_per_sm)."""
-    resident_warps = device.sm_count() * min(blocks_per_sm, _MV_MIN_BLOCKS) * _MV_WARPS
-    per_warp = max(1, -(-n_out * products // resident_warps))
-    return (-(-n_out // (per_warp * _MV_WARPS)), products, 1), per_warp
+def _stream_grid(n_out: int, products: int, blocks_per_sm: int) -> tuple[int, int, int]:
+    """Grid of a streamed kernel over `products` matrices of n_out rows (grid y): as many blocks a
+    product as make the whole grid one wave of blocks_per_sm blocks an SM (a format's
+    stream_blocks_per_sm), at least one and at most one a warp's row; the kernel spreads each
+    matrix's rows evenly over its warps."""
+    resident_blocks = device.sm_count() * min(blocks_per_sm, _MV_MIN_BLOCKS)
+    return max(1, min(resident_blocks // products, -(-n_out // _MV_WARPS))), products, 1
 
 
 def matvec_q8(fmt, xq, xds, w, in_features: int, *, bias=None, stream=None, out=None):
@@ -222,9 +222,9 @@ def matvec_q8(fmt, xq, xds, w, in_features: int, *, bias=None, stream=None, out=
                 in_features, n_out)
         return out
     if n == 1 and in_features <= STREAM_MAX_COLS:
-        grid, per_warp = _stream_grid(n_out, 1, fmt.stream_blocks_per_sm[0])
-        _launch(fmt, "matvec_q8_stream", "matvec_q8_stream", grid, (_MV_WARPS * 32, 1, 1), stream, xq.gpudata,
-                xds.gpudata, w.gpudata, bias_ptr, out.gpudata, row_bytes, in_features, n_out, per_warp)
+        _launch(fmt, "matvec_q8_stream", "matvec_q8_stream", _stream_grid(n_out, 1, fmt.stream_blocks_per_sm[0]),
+                (_MV_WARPS * 32, 1, 1), stream, xq.gpudata, xds.gpudata, w.gpudata, bias_ptr, out.gpudata,
+                row_bytes, in_features, n_out)
         return out
     for r0 in range(0, n, MATVEC_MAX_ROWS):
         rows = min(MATVEC_MAX_ROWS, n - r0)
@@ -284,11 +284,11 @@ def _check_q8_experts_input(xq, xds, ids, in_features: int) -> tuple[int, int]:
 
 def _launch_experts_matvec(fmt, kernel: str, n_out: int, pairs: int, in_features: int, stream, *args) -> None:
     """An int8 expert matvec over `pairs` (token, expert) pairs: its streamed variant where rows are
-    at most STREAM_MAX_COLS wide (taking rows a warp as a last argument), else one row a warp."""
+    at most STREAM_MAX_COLS wide, else one row a warp."""
     block = (_MV_WARPS * 32, 1, 1)
     if in_features <= STREAM_MAX_COLS:
-        grid, per_warp = _stream_grid(n_out, pairs, fmt.stream_blocks_per_sm[1])
-        _launch(fmt, f"{kernel}_stream", f"{kernel}_stream", grid, block, stream, *args, per_warp)
+        grid = _stream_grid(n_out, pairs, fmt.stream_blocks_per_sm[1])
+        _launch(fmt, f"{kernel}_stream", f"{kernel}_stream", grid, block, stream, *args)
     else:
         _launch(fmt, kernel, kernel, (-(-n_out // _MV_WARPS), pairs, 1), block, stream, *args)
 

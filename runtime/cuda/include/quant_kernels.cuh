@@ -444,8 +444,8 @@ __device__ __forceinline__ void matvec_q8_experts(const int8_t* xq, const float2
 }
 
 // ---------------------------------------------------------------- streamed int8 matvec (decode)
-// One activation row, rows at most STREAM_MAX_COLS wide: a warp takes `rows_per_warp` consecutive
-// weight rows (the launcher picks it so that the grid is one wave of the format's
+// One activation row, rows at most STREAM_MAX_COLS wide: a warp takes a run of consecutive weight
+// rows (stream_warp_rows; the launcher sizes the grid to one wave of the format's
 // stream_blocks_per_sm blocks an SM, runtime/quant.py). Its lanes load
 // their activation units once, into registers, for all those rows, and the warp copies each row
 // into one of two shared buffers (StreamBuffers) while it computes the row before. Per row that leaves
@@ -571,27 +571,37 @@ __device__ __forceinline__ void matvec_q8_stream_matrix(const int8_t* xq, const 
     matvec_q8_stream_rows<F>(xq, xds, n_cols, n_rows, row_at, flush, buffers);
 }
 
-template <class F>
-__device__ __forceinline__ void matvec_q8_stream(const int8_t* xq, const float2* xds, const uint8_t* w,
-                                                 const float* bias, float* out, int row_bytes, int n_cols, int n_out,
-                                                 int rows_per_warp) {
-    __shared__ StreamBuffers<F> buffers[MV_WARPS];
-    const int row0 = (blockIdx.x * MV_WARPS + (threadIdx.x >> 5)) * rows_per_warp;
-    if (row0 >= n_out) return;
-    matvec_q8_stream_matrix<F>(xq, xds, w, bias, out, row_bytes, n_cols, row0, min(rows_per_warp, n_out - row0),
-                               buffers[threadIdx.x >> 5]);
+// The run of rows (first, count) of a streamed warp: the n_out rows of its matrix spread evenly over
+// the gridDim.x * MV_WARPS warps of the grid's x extent (floor or ceil of n_out / warps each), so
+// that the SMs of a one-wave grid get equal shares. (Runs of a fixed length, a whole number of
+// rows a warp, left the 5760-row expert product's grid a tenth short of a full wave: 7 or 8
+// blocks an SM.)
+__device__ __forceinline__ int2 stream_warp_rows(int n_out) {
+    const long long warps = (long long)gridDim.x * MV_WARPS, w = blockIdx.x * MV_WARPS + (threadIdx.x >> 5);
+    const int first = (int)(w * n_out / warps);
+    return make_int2(first, (int)((w + 1) * n_out / warps) - first);
 }
 
-// The rows a warp of a streamed expert kernel takes: rows_per_warp rows from row0 of pair
-// p = blockIdx.y, whose output row is out + p * n_out. product(e, input_row, row0, n_rows, pair_out)
-// computes them for a valid expert id e = ids[p]; an invalid one gives zeros.
+template <class F>
+__device__ __forceinline__ void matvec_q8_stream(const int8_t* xq, const float2* xds, const uint8_t* w,
+                                                 const float* bias, float* out, int row_bytes, int n_cols,
+                                                 int n_out) {
+    __shared__ StreamBuffers<F> buffers[MV_WARPS];
+    const int2 rows = stream_warp_rows(n_out);
+    if (rows.y == 0) return;
+    matvec_q8_stream_matrix<F>(xq, xds, w, bias, out, row_bytes, n_cols, rows.x, rows.y, buffers[threadIdx.x >> 5]);
+}
+
+// The rows a warp of a streamed expert kernel takes: its stream_warp_rows of pair p = blockIdx.y,
+// whose output row is out + p * n_out. product(e, input_row, row0, n_rows, pair_out) computes them
+// for a valid expert id e = ids[p]; an invalid one gives zeros.
 template <class Product>
 __device__ __forceinline__ void stream_expert_rows(const int* ids, float* out, int n_out, int k, int x_rows,
-                                                   int n_experts, int rows_per_warp, Product product) {
+                                                   int n_experts, Product product) {
     const int pair = blockIdx.y;
-    const int row0 = (blockIdx.x * MV_WARPS + (threadIdx.x >> 5)) * rows_per_warp;
-    if (row0 >= n_out) return;
-    const int n_rows = min(rows_per_warp, n_out - row0);
+    const int2 rows = stream_warp_rows(n_out);
+    if (rows.y == 0) return;
+    const int row0 = rows.x, n_rows = rows.y;
     wait_for_prior_kernels();  // ids come from the router
     const int e = ids[pair];
     float* pair_out = out + (size_t)pair * n_out;
@@ -607,9 +617,9 @@ template <class F>
 __device__ __forceinline__ void matvec_q8_experts_stream(const int8_t* xq, const float2* xds, const uint8_t* w,
                                                          const int* ids, const float* bias, float* out,
                                                          int expert_bytes, int row_bytes, int n_cols, int n_out, int k,
-                                                         int x_rows, int n_experts, int rows_per_warp) {
+                                                         int x_rows, int n_experts) {
     __shared__ StreamBuffers<F> buffers[MV_WARPS];
-    stream_expert_rows(ids, out, n_out, k, x_rows, n_experts, rows_per_warp,
+    stream_expert_rows(ids, out, n_out, k, x_rows, n_experts,
                        [&](int e, size_t xr, int row0, int n_rows, float* pair_out) {
         matvec_q8_stream_matrix<F>(xq + xr * n_cols, xds + xr * (n_cols / 32), w + (size_t)e * expert_bytes,
                                    bias ? bias + (size_t)e * n_out : nullptr, pair_out, row_bytes, n_cols, row0,
@@ -623,9 +633,9 @@ template <class F>
 __device__ __forceinline__ void matvec_q8_experts_swiglu_stream(
     const int8_t* xq, const float2* xds, const uint8_t* w_gate, const uint8_t* w_up, const int* ids,
     const float* gate_bias, const float* up_bias, float* out, int expert_bytes, int row_bytes, int n_cols, int n_out,
-    int k, int x_rows, int n_experts, float alpha, float limit, int rows_per_warp) {
+    int k, int x_rows, int n_experts, float alpha, float limit) {
     __shared__ StreamBuffers<F> buffers[MV_WARPS];
-    stream_expert_rows(ids, out, n_out, k, x_rows, n_experts, rows_per_warp,
+    stream_expert_rows(ids, out, n_out, k, x_rows, n_experts,
                        [&](int e, size_t xr, int row0, int n_rows, float* pair_out) {
         const size_t at = (size_t)e * expert_bytes;
         const auto row_at = [&](int j) { return (j & 1 ? w_up : w_gate) + at + (size_t)(row0 + j / 2) * row_bytes; };
@@ -991,18 +1001,17 @@ __device__ __forceinline__ void matmul_experts(const float* x, const uint8_t* w,
     }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_MIN_BLOCKS)                  \
         P##_matvec_q8_stream(const int8_t* xq, const float2* xds, const uint8_t* w, const float* bias,          \
-                             float* out, int row_bytes, int n_cols, int n_out, int rows_per_warp) {             \
+                             float* out, int row_bytes, int n_cols, int n_out) {                                \
         plugrt::allow_dependent_launch();                                                                       \
-        plugrt::matvec_q8_stream<F>(xq, xds, w, bias, out, row_bytes, n_cols, n_out, rows_per_warp);            \
+        plugrt::matvec_q8_stream<F>(xq, xds, w, bias, out, row_bytes, n_cols, n_out);                           \
     }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_MIN_BLOCKS)                  \
         P##_matvec_q8_experts_stream(const int8_t* xq, const float2* xds, const uint8_t* w, const int* ids,     \
                                      const float* bias, float* out, int expert_bytes, int row_bytes,            \
-                                     int n_cols, int n_out, int k, int x_rows, int n_experts,                   \
-                                     int rows_per_warp) {                                                       \
+                                     int n_cols, int n_out, int k, int x_rows, int n_experts) {                 \
         plugrt::allow_dependent_launch();                                                                       \
         plugrt::matvec_q8_experts_stream<F>(xq, xds, w, ids, bias, out, expert_bytes, row_bytes, n_cols, n_out, \
-                                            k, x_rows, n_experts, rows_per_warp);                               \
+                                            k, x_rows, n_experts);                                              \
     }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_MIN_BLOCKS)                  \
         P##_matvec_q8_experts(const int8_t* xq, const float2* xds, const uint8_t* w, const int* ids,            \
@@ -1015,12 +1024,11 @@ __device__ __forceinline__ void matmul_experts(const float* x, const uint8_t* w,
         P##_matvec_q8_experts_swiglu_stream(                                                                    \
             const int8_t* xq, const float2* xds, const uint8_t* w_gate, const uint8_t* w_up, const int* ids,    \
             const float* gate_bias, const float* up_bias, float* out, int expert_bytes, int row_bytes,          \
-            int n_cols, int n_out, int k, int x_rows, int n_experts, float alpha, float limit,                  \
-            int rows_per_warp) {                                                                                \
+            int n_cols, int n_out, int k, int x_rows, int n_experts, float alpha, float limit) {                \
         plugrt::allow_dependent_launch();                                                                       \
         plugrt::matvec_q8_experts_swiglu_stream<F>(xq, xds, w_gate, w_up, ids, gate_bias, up_bias, out,         \
                                                    expert_bytes, row_bytes, n_cols, n_out, k, x_rows,           \
-                                                   n_experts, alpha, limit, rows_per_warp);                     \
+                                                   n_experts, alpha, limit);                                    \
     }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_MIN_BLOCKS)                  \
         P##_matvec_q8_experts_swiglu(const int8_t* xq, const float2* xds, const uint8_t* w_gate,               \
