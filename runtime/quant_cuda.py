@@ -202,8 +202,8 @@ def _check_q8(xq, xds, in_features: int, rows: tuple[int, ...]) -> None:
 def _stream_grid(n_out: int, products: int, blocks_per_sm: int) -> tuple[int, int, int]:
     """Grid of a streamed kernel over `products` matrices of n_out rows (grid y): as many blocks a
     product as make the whole grid one wave of blocks_per_sm blocks an SM (a format's
-    stream_blocks_per_sm), but at least one and no more warps than rows; the kernel spreads each
-    matrix's rows evenly over its warps."""
+    stream_blocks_per_sm), but at least one and no more warps than rows; the kernel deals each
+    matrix's rows to its warps in turn."""
     resident_blocks = device.sm_count() * min(blocks_per_sm, _MV_MIN_BLOCKS)
     return max(1, min(resident_blocks // products, -(-n_out // _MV_WARPS))), products, 1
 

@@ -444,8 +444,8 @@ __device__ __forceinline__ void matvec_q8_experts(const int8_t* xq, const float2
 }
 
 // ---------------------------------------------------------------- streamed int8 matvec (decode)
-// One activation row, rows at most STREAM_MAX_COLS wide: a warp takes a run of consecutive weight
-// rows (stream_warp_rows; the launcher sizes the grid to one wave of the format's
+// One activation row, rows at most STREAM_MAX_COLS wide: a warp takes every warps-th weight row
+// (stream_warp_rows; the launcher sizes the grid to one wave of the format's
 // stream_blocks_per_sm blocks an SM, runtime/quant.py). Its lanes load
 // their activation units once, into registers, for all those rows, and the warp copies each row
 // into one of two shared buffers (StreamBuffers) while it computes the row before. Per row that leaves
@@ -512,27 +512,49 @@ struct StreamBuffers {
     }
 };
 
+// Bytes of a row of n_cols weights.
+template <class F>
+__device__ __forceinline__ int stream_row_bytes(int n_cols) {
+    return n_cols / F::QK * F::BYTES;
+}
+
+// A lane's units U = lane + 32 t of one activation row, in registers for all of a warp's rows.
+// Loading and arranging are apart so that a kernel can have other loads on their way meanwhile:
+// an expert kernel used to load them only once its expert id had come, and ncu (MXFP4 gate_up,
+// H200) then had about a sixth of the warps' stall samples on the first use of the activations.
+template <class F>
+struct StreamActivations {
+    Q8Activation unit[STREAM_UNITS_PER_LANE];
+
+    // Starts loading the n_units units of the row at (xq, xds).
+    __device__ __forceinline__ void load(const int8_t* xq, const float2* xds, int n_units) {
+        const int lane = threadIdx.x & 31;
+#pragma unroll
+        for (int t = 0; t < STREAM_UNITS_PER_LANE; ++t)
+            if (lane + 32 * t < n_units) unit[t].load(xq, xds, lane + 32 * t);
+    }
+    // Puts the loaded units into the form F's units expect (Q8Unit<F>::arrange).
+    __device__ __forceinline__ void arrange(int n_units) {
+        const int lane = threadIdx.x & 31;
+#pragma unroll
+        for (int t = 0; t < STREAM_UNITS_PER_LANE; ++t)
+            if (lane + 32 * t < n_units) Q8Unit<F>::arrange(unit[t]);
+    }
+};
+
 // The warp's items j = 0 .. n_items - 1, s_j = (weight row row_at(j)) . x, handed over 32 at a
 // time: flush(first, count, s) with lane l holding s_{first + l} for l < count (every lane calls it).
-// Holding the sums in lanes lets one store write 32 of them: storing each row's sum with its bias
-// took about 30 instructions a row (MXFP4 SASS), an eighth of the row's products.
+// x has been loaded, not arranged; the caller has initialized the buffers and started item 0's fill,
+// whose row lands at `blocks`. Holding the sums in lanes lets one store write 32 of them: storing
+// each row's sum with its bias took about 30 instructions a row (MXFP4 SASS), an eighth of the
+// row's products.
 template <class F, class RowAt, class Flush>
-__device__ __forceinline__ void matvec_q8_stream_rows(const int8_t* __restrict__ xq, const float2* __restrict__ xds,
-                                                      int n_cols, int n_items, RowAt row_at, Flush flush,
+__device__ __forceinline__ void matvec_q8_stream_rows(StreamActivations<F>& x, const uint8_t* blocks, int n_cols,
+                                                      int n_items, RowAt row_at, Flush flush,
                                                       StreamBuffers<F>& buffers) {
     const int lane = threadIdx.x & 31;
-    const int n_units = n_cols / 32, bytes = n_cols / F::QK * F::BYTES;
-    buffers.init();
-    const uint8_t* blocks = buffers.fill(0, row_at(0), bytes);
-    wait_for_prior_kernels();  // the first row's weights are on their way meanwhile (a no-op in the
-                               // expert kernels, which waited before reading their ids)
-    Q8Activation x[STREAM_UNITS_PER_LANE];
-#pragma unroll
-    for (int t = 0; t < STREAM_UNITS_PER_LANE; ++t)
-        if (lane + 32 * t < n_units) {
-            x[t].load(xq, xds, lane + 32 * t);
-            Q8Unit<F>::arrange(x[t]);
-        }
+    const int n_units = n_cols / 32, bytes = stream_row_bytes<F>(n_cols);
+    x.arrange(n_units);
     float held = 0.f;
     for (int j = 0; j < n_items; ++j) {
         const bool more = j + 1 < n_items;
@@ -545,7 +567,7 @@ __device__ __forceinline__ void matvec_q8_stream_rows(const int8_t* __restrict__
             if (U < n_units) {
                 Q8Unit<F> unit;
                 unit.load(blocks + (U / F::UNITS) * F::BYTES, U % F::UNITS);
-                acc += unit_product(unit, x[t]);
+                acc += unit_product(unit, x.unit[t]);
             }
         }
         const float s = warp_sum(acc);
@@ -558,28 +580,34 @@ __device__ __forceinline__ void matvec_q8_stream_rows(const int8_t* __restrict__
     }
 }
 
-// out[r] = W[r] . x (+ bias[r]) for rows row0 .. row0 + n_rows - 1 of the matrix at w.
-template <class F>
-__device__ __forceinline__ void matvec_q8_stream_matrix(const int8_t* xq, const float2* xds, const uint8_t* w,
-                                                        const float* bias, float* out, int row_bytes, int n_cols,
-                                                        int row0, int n_rows, StreamBuffers<F>& buffers) {
-    const auto row_at = [&](int j) { return w + (size_t)(row0 + j) * row_bytes; };
-    const auto flush = [&](int first, int count, float s) {
-        const int r = row0 + first + (threadIdx.x & 31);
-        if ((threadIdx.x & 31) < count) out[r] = s + (bias ? bias[r] : 0.f);
-    };
-    matvec_q8_stream_rows<F>(xq, xds, n_cols, n_rows, row_at, flush, buffers);
+// The rows of a streamed warp: row(j) = first + j * stride for j < count. The n_out rows of a
+// matrix are dealt to the gridDim.x * MV_WARPS warps of the grid's x extent in turn (warp w takes
+// w, w + warps, ...), so that the rows all warps copy at one time lie together in memory: with a
+// run of consecutive rows a warp, the MXFP4 5760-row expert product took 13.4 us against 13.0 now,
+// Q8_0's 20.0 against 19.3 (H200). The grid is a full wave (runtime/quant_cuda.py, _stream_grid).
+struct StreamRows {
+    int first, stride, count;
+    __device__ __forceinline__ int row(int j) const { return first + j * stride; }
+};
+
+__device__ __forceinline__ StreamRows stream_warp_rows(int n_out) {
+    const int warps = gridDim.x * MV_WARPS, w = blockIdx.x * MV_WARPS + (threadIdx.x >> 5);
+    return {w, warps, w < n_out ? (n_out - w + warps - 1) / warps : 0};
 }
 
-// The run of rows (first, count) of a streamed warp: the n_out rows of its matrix spread evenly over
-// the gridDim.x * MV_WARPS warps of the grid's x extent (floor or ceil of n_out / warps each), so
-// that the grid can be a full wave. (Runs of a whole number of rows a warp left grids short of it:
-// the 4096-row Q8_0 product took 4.2 us against 3.9 now on the H200; the expert products, a tenth
-// short before, did not change.)
-__device__ __forceinline__ int2 stream_warp_rows(int n_out) {
-    const long long warps = (long long)gridDim.x * MV_WARPS, w = blockIdx.x * MV_WARPS + (threadIdx.x >> 5);
-    const int first = (int)(w * n_out / warps);
-    return make_int2(first, (int)((w + 1) * n_out / warps) - first);
+// out[r] = W[r] . x (+ bias[r]) for the warp's rows r of the matrix at w (x and `blocks` as in
+// matvec_q8_stream_rows: the first row's fill started).
+template <class F>
+__device__ __forceinline__ void matvec_q8_stream_matrix(StreamActivations<F>& x, const uint8_t* blocks,
+                                                        const uint8_t* w, const float* bias, float* out,
+                                                        int row_bytes, int n_cols, StreamRows rows,
+                                                        StreamBuffers<F>& buffers) {
+    const auto row_at = [&](int j) { return w + (size_t)rows.row(j) * row_bytes; };
+    const auto flush = [&](int first, int count, float s) {
+        const int r = rows.row(first + (threadIdx.x & 31));
+        if ((threadIdx.x & 31) < count) out[r] = s + (bias ? bias[r] : 0.f);
+    };
+    matvec_q8_stream_rows<F>(x, blocks, n_cols, rows.count, row_at, flush, buffers);
 }
 
 template <class F>
@@ -587,29 +615,39 @@ __device__ __forceinline__ void matvec_q8_stream(const int8_t* xq, const float2*
                                                  const float* bias, float* out, int row_bytes, int n_cols,
                                                  int n_out) {
     __shared__ StreamBuffers<F> buffers[MV_WARPS];
-    const int2 rows = stream_warp_rows(n_out);
-    if (rows.y == 0) return;
-    matvec_q8_stream_matrix<F>(xq, xds, w, bias, out, row_bytes, n_cols, rows.x, rows.y, buffers[threadIdx.x >> 5]);
+    const StreamRows rows = stream_warp_rows(n_out);
+    if (rows.count == 0) return;
+    StreamBuffers<F>& mine = buffers[threadIdx.x >> 5];
+    mine.init();
+    const uint8_t* blocks = mine.fill(0, w + (size_t)rows.first * row_bytes, stream_row_bytes<F>(n_cols));
+    wait_for_prior_kernels();  // the first row's weights are on their way meanwhile
+    StreamActivations<F> x;
+    x.load(xq, xds, n_cols / 32);
+    matvec_q8_stream_matrix<F>(x, blocks, w, bias, out, row_bytes, n_cols, rows, mine);
 }
 
 // The rows a warp of a streamed expert kernel takes: its stream_warp_rows of pair p = blockIdx.y,
-// whose output row is out + p * n_out. product(e, input_row, row0, n_rows, pair_out) computes them
-// for a valid expert id e = ids[p]; an invalid one gives zeros.
-template <class Product>
-__device__ __forceinline__ void stream_expert_rows(const int* ids, float* out, int n_out, int k, int x_rows,
-                                                   int n_experts, Product product) {
+// whose output row is out + p * n_out. product(e, x, rows, pair_out) computes them for a
+// valid expert id e = ids[p], with x its input row loaded (StreamActivations); an invalid id gives
+// zeros. The input row is loaded before the id is read, so that the two loads overlap.
+template <class F, class Product>
+__device__ __forceinline__ void stream_expert_rows(const int8_t* xq, const float2* xds, int n_cols, const int* ids,
+                                                   float* out, int n_out, int k, int x_rows, int n_experts,
+                                                   Product product) {
     const int pair = blockIdx.y;
-    const int2 rows = stream_warp_rows(n_out);
-    if (rows.y == 0) return;
-    const int row0 = rows.x, n_rows = rows.y;
-    wait_for_prior_kernels();  // ids come from the router
+    const StreamRows rows = stream_warp_rows(n_out);
+    if (rows.count == 0) return;
+    wait_for_prior_kernels();  // ids come from the router, the input from the kernel before
+    const size_t xr = expert_input_row(pair, k, x_rows);
+    StreamActivations<F> x;
+    x.load(xq + xr * n_cols, xds + xr * (n_cols / 32), n_cols / 32);
     const int e = ids[pair];
     float* pair_out = out + (size_t)pair * n_out;
     if (e < 0 || e >= n_experts) {
-        for (int j = threadIdx.x & 31; j < n_rows; j += 32) pair_out[row0 + j] = 0.f;
+        for (int j = threadIdx.x & 31; j < rows.count; j += 32) pair_out[rows.row(j)] = 0.f;
         return;
     }
-    product(e, expert_input_row(pair, k, x_rows), row0, n_rows, pair_out);
+    product(e, x, rows, pair_out);
 }
 
 // matvec_q8_experts streamed.
@@ -619,11 +657,14 @@ __device__ __forceinline__ void matvec_q8_experts_stream(const int8_t* xq, const
                                                          int expert_bytes, int row_bytes, int n_cols, int n_out, int k,
                                                          int x_rows, int n_experts) {
     __shared__ StreamBuffers<F> buffers[MV_WARPS];
-    stream_expert_rows(ids, out, n_out, k, x_rows, n_experts,
-                       [&](int e, size_t xr, int row0, int n_rows, float* pair_out) {
-        matvec_q8_stream_matrix<F>(xq + xr * n_cols, xds + xr * (n_cols / 32), w + (size_t)e * expert_bytes,
-                                   bias ? bias + (size_t)e * n_out : nullptr, pair_out, row_bytes, n_cols, row0,
-                                   n_rows, buffers[threadIdx.x >> 5]);
+    stream_expert_rows<F>(xq, xds, n_cols, ids, out, n_out, k, x_rows, n_experts,
+                          [&](int e, StreamActivations<F>& x, StreamRows rows, float* pair_out) {
+        StreamBuffers<F>& mine = buffers[threadIdx.x >> 5];
+        const uint8_t* we = w + (size_t)e * expert_bytes;
+        mine.init();
+        const uint8_t* blocks = mine.fill(0, we + (size_t)rows.first * row_bytes, stream_row_bytes<F>(n_cols));
+        matvec_q8_stream_matrix<F>(x, blocks, we, bias ? bias + (size_t)e * n_out : nullptr, pair_out, row_bytes,
+                                   n_cols, rows, mine);
     });
 }
 
@@ -635,23 +676,25 @@ __device__ __forceinline__ void matvec_q8_experts_swiglu_stream(
     const float* gate_bias, const float* up_bias, float* out, int expert_bytes, int row_bytes, int n_cols, int n_out,
     int k, int x_rows, int n_experts, float alpha, float limit) {
     __shared__ StreamBuffers<F> buffers[MV_WARPS];
-    stream_expert_rows(ids, out, n_out, k, x_rows, n_experts,
-                       [&](int e, size_t xr, int row0, int n_rows, float* pair_out) {
+    stream_expert_rows<F>(xq, xds, n_cols, ids, out, n_out, k, x_rows, n_experts,
+                          [&](int e, StreamActivations<F>& x, StreamRows rows, float* pair_out) {
         const size_t at = (size_t)e * expert_bytes;
-        const auto row_at = [&](int j) { return (j & 1 ? w_up : w_gate) + at + (size_t)(row0 + j / 2) * row_bytes; };
+        const auto row_at = [&](int j) { return (j & 1 ? w_up : w_gate) + at + (size_t)rows.row(j / 2) * row_bytes; };
         // Items come in (gate, up) pairs and flushes hold whole pairs: even lanes take the up sum
         // from the odd lane after them.
         const auto flush = [&](int first, int count, float s) {
             const int lane = threadIdx.x & 31;
             const float up = __shfl_down_sync(0xffffffffu, s, 1);
             if ((lane & 1) || lane >= count) return;
-            const int row = row0 + (first + lane) / 2;
+            const int row = rows.row((first + lane) / 2);
             const size_t b = (size_t)e * n_out + row;
             pair_out[row] = swiglu_oai_of(s + (gate_bias ? gate_bias[b] : 0.f), up + (up_bias ? up_bias[b] : 0.f),
                                           alpha, limit);
         };
-        matvec_q8_stream_rows<F>(xq + xr * n_cols, xds + xr * (n_cols / 32), n_cols, 2 * n_rows, row_at, flush,
-                                 buffers[threadIdx.x >> 5]);
+        StreamBuffers<F>& mine = buffers[threadIdx.x >> 5];
+        mine.init();
+        const uint8_t* blocks = mine.fill(0, row_at(0), stream_row_bytes<F>(n_cols));
+        matvec_q8_stream_rows<F>(x, blocks, n_cols, 2 * rows.count, row_at, flush, mine);
     });
 }
 
