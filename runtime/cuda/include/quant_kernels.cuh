@@ -471,7 +471,8 @@ struct StreamBuffers {
     __align__(16) uint8_t row[2][SLOT];
     uint64_t landed[2];  // sm_90: buffer b's mbarrier; its k-th fill completes phase k
 
-    __device__ __forceinline__ void init() {
+    // Readies the buffers and starts the warp's first fill (item 0); returns fill's pointer.
+    __device__ __forceinline__ const uint8_t* start(const uint8_t* src, int bytes) {
 #if __CUDA_ARCH__ >= 900
         if ((threadIdx.x & 31) == 0) {
             mbarrier_init(&landed[0]);
@@ -479,6 +480,7 @@ struct StreamBuffers {
         }
         __syncwarp();
 #endif
+        return fill(0, src, bytes);
     }
     // Starts copying `bytes` bytes from src (any alignment) into buffer j & 1 (the warp's item j);
     // returns where src's first byte will be. Every lane calls it.
@@ -512,12 +514,6 @@ struct StreamBuffers {
     }
 };
 
-// Bytes of a row of n_cols weights.
-template <class F>
-__device__ __forceinline__ int stream_row_bytes(int n_cols) {
-    return n_cols / F::QK * F::BYTES;
-}
-
 // A lane's units U = lane + 32 t of one activation row, in registers for all of a warp's rows.
 // Loading and arranging are apart so that a kernel can have other loads on their way meanwhile:
 // an expert kernel used to load them only once its expert id had come, and ncu (MXFP4 gate_up,
@@ -544,21 +540,21 @@ struct StreamActivations {
 
 // The warp's items j = 0 .. n_items - 1, s_j = (weight row row_at(j)) . x, handed over 32 at a
 // time: flush(first, count, s) with lane l holding s_{first + l} for l < count (every lane calls it).
-// x has been loaded, not arranged; the caller has initialized the buffers and started item 0's fill,
-// whose row lands at `blocks`. Holding the sums in lanes lets one store write 32 of them: storing
+// x has been loaded, not arranged; the caller has started the buffers (item 0's fill of row_bytes,
+// the bytes of every row), whose row lands at `blocks`. Holding the sums in lanes lets one store write 32 of them: storing
 // each row's sum with its bias took about 30 instructions a row (MXFP4 SASS), an eighth of the
 // row's products.
 template <class F, class RowAt, class Flush>
-__device__ __forceinline__ void matvec_q8_stream_rows(StreamActivations<F>& x, const uint8_t* blocks, int n_cols,
-                                                      int n_items, RowAt row_at, Flush flush,
+__device__ __forceinline__ void matvec_q8_stream_rows(StreamActivations<F>& x, const uint8_t* blocks, int row_bytes,
+                                                      int n_cols, int n_items, RowAt row_at, Flush flush,
                                                       StreamBuffers<F>& buffers) {
     const int lane = threadIdx.x & 31;
-    const int n_units = n_cols / 32, bytes = stream_row_bytes<F>(n_cols);
+    const int n_units = n_cols / 32;
     x.arrange(n_units);
     float held = 0.f;
     for (int j = 0; j < n_items; ++j) {
         const bool more = j + 1 < n_items;
-        const uint8_t* next = more ? buffers.fill(j + 1, row_at(j + 1), bytes) : blocks;
+        const uint8_t* next = more ? buffers.fill(j + 1, row_at(j + 1), row_bytes) : blocks;
         buffers.wait(j, more);
         float acc = 0.f;
 #pragma unroll
@@ -607,7 +603,7 @@ __device__ __forceinline__ void matvec_q8_stream_matrix(StreamActivations<F>& x,
         const int r = rows.row(first + (threadIdx.x & 31));
         if ((threadIdx.x & 31) < count) out[r] = s + (bias ? bias[r] : 0.f);
     };
-    matvec_q8_stream_rows<F>(x, blocks, n_cols, rows.count, row_at, flush, buffers);
+    matvec_q8_stream_rows<F>(x, blocks, row_bytes, n_cols, rows.count, row_at, flush, buffers);
 }
 
 template <class F>
@@ -618,8 +614,7 @@ __device__ __forceinline__ void matvec_q8_stream(const int8_t* xq, const float2*
     const StreamRows rows = stream_warp_rows(n_out);
     if (rows.count == 0) return;
     StreamBuffers<F>& mine = buffers[threadIdx.x >> 5];
-    mine.init();
-    const uint8_t* blocks = mine.fill(0, w + (size_t)rows.first * row_bytes, stream_row_bytes<F>(n_cols));
+    const uint8_t* blocks = mine.start(w + (size_t)rows.first * row_bytes, row_bytes);
     wait_for_prior_kernels();  // the first row's weights are on their way meanwhile
     StreamActivations<F> x;
     x.load(xq, xds, n_cols / 32);
@@ -661,8 +656,7 @@ __device__ __forceinline__ void matvec_q8_experts_stream(const int8_t* xq, const
                           [&](int e, StreamActivations<F>& x, StreamRows rows, float* pair_out) {
         StreamBuffers<F>& mine = buffers[threadIdx.x >> 5];
         const uint8_t* we = w + (size_t)e * expert_bytes;
-        mine.init();
-        const uint8_t* blocks = mine.fill(0, we + (size_t)rows.first * row_bytes, stream_row_bytes<F>(n_cols));
+        const uint8_t* blocks = mine.start(we + (size_t)rows.first * row_bytes, row_bytes);
         matvec_q8_stream_matrix<F>(x, blocks, we, bias ? bias + (size_t)e * n_out : nullptr, pair_out, row_bytes,
                                    n_cols, rows, mine);
     });
@@ -692,9 +686,8 @@ __device__ __forceinline__ void matvec_q8_experts_swiglu_stream(
                                           alpha, limit);
         };
         StreamBuffers<F>& mine = buffers[threadIdx.x >> 5];
-        mine.init();
-        const uint8_t* blocks = mine.fill(0, row_at(0), stream_row_bytes<F>(n_cols));
-        matvec_q8_stream_rows<F>(x, blocks, n_cols, 2 * rows.count, row_at, flush, mine);
+        const uint8_t* blocks = mine.start(row_at(0), row_bytes);
+        matvec_q8_stream_rows<F>(x, blocks, row_bytes, n_cols, 2 * rows.count, row_at, flush, mine);
     });
 }
 
