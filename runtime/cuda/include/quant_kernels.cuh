@@ -540,10 +540,10 @@ struct StreamActivations {
 
 // The warp's items j = 0 .. n_items - 1, s_j = (weight row row_at(j)) . x, handed over 32 at a
 // time: flush(first, count, s) with lane l holding s_{first + l} for l < count (every lane calls it).
-// x has been loaded, not arranged; the caller has started the buffers (item 0's fill of row_bytes,
-// the bytes of every row), whose row lands at `blocks`. Holding the sums in lanes lets one store write 32 of them: storing
-// each row's sum with its bias took about 30 instructions a row (MXFP4 SASS), an eighth of the
-// row's products.
+// x has been loaded, not arranged; the caller has started the buffers on item 0 (row_bytes, like
+// every row), whose row lands at `blocks`. Holding the sums in lanes lets one store write 32 of
+// them: storing each row's sum with its bias took about 30 instructions a row (MXFP4 SASS), an
+// eighth of the row's products.
 template <class F, class RowAt, class Flush>
 __device__ __forceinline__ void matvec_q8_stream_rows(StreamActivations<F>& x, const uint8_t* blocks, int row_bytes,
                                                       int n_cols, int n_items, RowAt row_at, Flush flush,
