@@ -118,11 +118,14 @@ class QuantFormat(ABC):
 
         return quant_cuda.matvec_q8(self, xq, xds, w, in_features, bias=bias, stream=stream, out=out)
 
-    def cuda_matvec_q8_experts(self, xq, xds, w, ids, in_features: int, *, bias=None, stream=None, out=None):
-        """The MoE projection of ``cuda_linear_experts`` from int8 activations, by matvec."""
+    def cuda_matvec_q8_experts(self, xq, xds, w, ids, in_features: int, *, bias=None, ids_ready: bool = False,
+                               stream=None, out=None):
+        """The MoE projection of ``cuda_linear_experts`` from int8 activations, by matvec
+        (``ids_ready``: see quant_cuda.matvec_q8_experts)."""
         from runtime import quant_cuda
 
-        return quant_cuda.matvec_q8_experts(self, xq, xds, w, ids, in_features, bias=bias, stream=stream, out=out)
+        return quant_cuda.matvec_q8_experts(self, xq, xds, w, ids, in_features, bias=bias, ids_ready=ids_ready,
+                                            stream=stream, out=out)
 
     def cuda_matmul_q8(self, xq, xds, w, in_features: int, *, stream=None, out=None):
         """``cuda_matmul`` from int8 activations, on int8 tensor cores (any number of rows)."""

@@ -48,7 +48,7 @@ _SIGNATURES = {
     "matvec_q8": "PPPPPiiii",
     "matvec_q8_paired": "PPPPPiii",
     "matvec_q8_stream": "PPPPPiii",
-    "matvec_q8_experts_stream": "PPPPPPiiiiiii",
+    "matvec_q8_experts_stream": "PPPPPPiiiiiiii",
     "matvec_q8_experts_swiglu_stream": "PPPPPPPPiiiiiiiff",
     "matvec_q8_experts": "PPPPPPiiiiiii",
     "matvec_q8_experts_swiglu": "PPPPPPPPiiiiiiiff",
@@ -282,20 +282,25 @@ def _check_q8_experts_input(xq, xds, ids, in_features: int) -> tuple[int, int]:
     return k, x_rows
 
 
-def _launch_experts_matvec(fmt, kernel: str, n_out: int, pairs: int, in_features: int, stream, *args) -> None:
-    """An int8 expert matvec over `pairs` (token, expert) pairs: its streamed variant where rows are
-    at most STREAM_MAX_COLS wide, else one row a warp."""
+def _launch_experts_matvec(fmt, kernel: str, n_out: int, pairs: int, in_features: int, stream, *args,
+                           stream_args: tuple = ()) -> None:
+    """An int8 expert matvec over `pairs` (token, expert) pairs: its streamed variant (which takes
+    stream_args too) where rows are at most STREAM_MAX_COLS wide, else one row a warp."""
     block = (_MV_WARPS * 32, 1, 1)
     if in_features <= STREAM_MAX_COLS:
         grid = _stream_grid(n_out, pairs, fmt.stream_blocks_per_sm[1])
-        _launch(fmt, f"{kernel}_stream", f"{kernel}_stream", grid, block, stream, *args)
+        _launch(fmt, f"{kernel}_stream", f"{kernel}_stream", grid, block, stream, *args, *stream_args)
     else:
         _launch(fmt, kernel, kernel, (-(-n_out // _MV_WARPS), pairs, 1), block, stream, *args)
 
 
-def matvec_q8_experts(fmt, xq, xds, w, ids, in_features: int, *, bias=None, stream=None, out=None):
+def matvec_q8_experts(fmt, xq, xds, w, ids, in_features: int, *, bias=None, ids_ready: bool = False, stream=None,
+                      out=None):
     """The expert matvec on int8 activations xq [n_tok, 1 or k, in] (any number of tokens);
-    ``bias``: float32 [E, out], the row of each selected expert added."""
+    ``bias``: float32 [E, out], the row of each selected expert added. ``ids_ready``: the caller
+    vouches that ``ids`` were written before the kernel launched just before this one started
+    (say, that kernel quantized xq), so a recorded graph's streamed kernel may read them and start
+    its first weight copies before its in-kernel wait (runtime/cuda/include/pdl.cuh)."""
     row_bytes, n_experts, n_out, n_tok = _check_experts(fmt, w, ids, in_features)
     k, x_rows = _check_q8_experts_input(xq, xds, ids, in_features)
     out = _empty((n_tok, k, n_out), np.float32, out)
@@ -303,7 +308,8 @@ def matvec_q8_experts(fmt, xq, xds, w, ids, in_features: int, *, bias=None, stre
     if n_tok:
         args = (xq.gpudata, xds.gpudata, w.gpudata, ids.gpudata, bias_ptr, out.gpudata, n_out * row_bytes, row_bytes,
                 in_features, n_out, k, x_rows, n_experts)
-        _launch_experts_matvec(fmt, "matvec_q8_experts", n_out, n_tok * k, in_features, stream, *args)
+        _launch_experts_matvec(fmt, "matvec_q8_experts", n_out, n_tok * k, in_features, stream, *args,
+                               stream_args=(int(ids_ready),))
     return out
 
 

@@ -11,7 +11,10 @@ K-quants cannot hold 2880-wide rows, so Q4_K runs at 3072 columns (bytes are cou
 Each timed call reads weights the previous calls did not touch (other experts, other copies of a
 dense matrix; at least ROTATE_BYTES in turn), so the numbers are device-memory bandwidth, not L2.
 Both activation paths are timed: float32 x, and int8 x (the kernel alone; the quantization of x,
-one small launch per product, is timed on its own line).
+one small launch per product, is timed on its own line). The int8 down product (an input row per
+expert) reads its expert ids before its in-kernel wait, as in decode, where the kernel in front of
+it quantizes its input (ids_ready, runtime/backend/cuda.py); the other expert products follow the
+router in decode and wait first.
 
     python scripts/bench_quant_kernels.py [--iters 50] [--activations f32|int8|both] [--formats MXFP4,Q8_0]
 """
@@ -119,7 +122,9 @@ def bench_case(fmt, shape, iters: int, rng, int8: bool) -> tuple[float, int, lis
         xq, xds = ops.quantize_q8(x)
         out = gpuarray.empty((1, k, n_out), np.float32)
         if int8:
-            calls = [lambda ids=ids: fmt.cuda_matvec_q8_experts(xq, xds, w, ids, n_in, out=out) for ids in sets]
+            ready = x_rows > 1
+            calls = [lambda ids=ids: fmt.cuda_matvec_q8_experts(xq, xds, w, ids, n_in, ids_ready=ready, out=out)
+                     for ids in sets]
         else:
             calls = [lambda ids=ids: fmt.cuda_linear_experts(x, w, ids, n_in, out=out) for ids in sets]
     else:

@@ -117,6 +117,16 @@ class CudaBackend(Backend):
         q8 = getattr(x, cuda_ops.INT8_ATTRIBUTE, None)
         return q8 if q8 is not None else cuda_ops.quantize_q8(x)
 
+    def _int8_for_experts(self, x) -> tuple:
+        """(xq, xds, ids_ready) for an int8 expert product launched next: ids_ready where x is
+        quantized here, so that the kernel in front of the product is quantize_q8, which starts
+        only once everything before it has finished (it does not wait in-kernel): the product may
+        then read its ids before its own wait (quant_cuda.matvec_q8_experts). GPT-OSS's down
+        product is such a one; its fused gate + up follows the router and reads the norm's
+        quantization."""
+        q8 = getattr(x, cuda_ops.INT8_ATTRIBUTE, None)
+        return (*q8, False) if q8 is not None else (*cuda_ops.quantize_q8(x), True)
+
     def _quantized_view(self, x):
         """A view of x carrying its int8 quantization, for products that read x more than once; the
         quantization lives as long as the view (x itself is left as it was)."""
@@ -213,9 +223,10 @@ class CudaBackend(Backend):
         """``bias``: float32 [E, out] on the device (added by the matvec kernels only)."""
         out = self._output((*ids.shape, w.shape[1]))
         if self._on_int8(w):
-            xq, xds = self._int8(x)
+            xq, xds, ids_ready = self._int8_for_experts(x)
             if ids.shape[0] <= quant_cuda.MATVEC_MAX_ROWS:
-                return w.fmt.cuda_matvec_q8_experts(xq, xds, w.data, ids, w.in_features, bias=bias, out=out)
+                return w.fmt.cuda_matvec_q8_experts(xq, xds, w.data, ids, w.in_features, bias=bias, ids_ready=ids_ready,
+                                                    out=out)
             if bias is None:
                 return w.fmt.cuda_matmul_q8_experts(xq, xds, w.data, ids, w.in_features, out=out)
         return w.fmt.cuda_linear_experts(x, w.data, ids, w.in_features, bias=bias, out=out)

@@ -148,6 +148,8 @@ def test_experts(gpuarray, ggml_type, n_experts, k, out_features, in_features):
             got = fmt.cuda_matvec_q8_experts(xq, xds, w, gpuarray.to_gpu(ids), in_features).get()
             assert got.shape == (n_tok, k, out_features)
             assert rel_err(got, experts_reference(fmt, raw, x_stood, ids)) <= FP32_TOL
+            ready = fmt.cuda_matvec_q8_experts(xq, xds, w, gpuarray.to_gpu(ids), in_features, ids_ready=True)
+            np.testing.assert_array_equal(ready.get(), got)
             with_bias = fmt.cuda_matvec_q8_experts(xq, xds, w, gpuarray.to_gpu(ids), in_features,
                                                    bias=gpuarray.to_gpu(bias)).get()
             np.testing.assert_allclose(with_bias, got + bias[ids], rtol=1e-6, atol=1e-6)
@@ -213,6 +215,8 @@ def test_expert_rows_of_invalid_ids_are_zero(gpuarray, ggml_type, cols):
         "swiglu": (fmt.cuda_matvec_q8_experts_swiglu(xq, xds, w, w, d_ids, cols),
                    ops_ref.swiglu_oai(*[experts_reference(fmt, raw, x_stood, safe_ids)] * 2).astype(np.float64)),
     }
+    products["int8, ids ready"] = (fmt.cuda_matvec_q8_experts(xq, xds, w, d_ids, cols, bias=d_bias, ids_ready=True),
+                                   products["int8"][1])
     for name, (got, want) in products.items():
         got = got.get()
         assert not got[~valid].any(), name
@@ -240,6 +244,33 @@ def test_backend_takes_int8_path_only_where_asked(gpuarray):
         assert rel_err(results[True], x_stood) <= FP32_TOL
         assert rel_err(results[False], exact) <= (FP32_TOL if n <= 8 else FP16_MMA_TOL)
         assert rel_err(results[True], exact) > rel_err(results[False], exact)
+
+
+def test_backend_lets_expert_ids_be_read_early_only_after_quantizing_itself(gpuarray, monkeypatch):
+    """An int8 expert product may read its ids before its in-kernel wait (ids_ready) only when the
+    backend quantized its input right before it (a float32 input, as GPT-OSS's down product gets),
+    not when the input carries the quantization its norm made."""
+    from runtime.backend import get_backend
+    from runtime.backend.base import Weight
+
+    fmt = registry().quant_format(GGMLType.MXFP4)
+    seen = []
+    real = type(fmt).cuda_matvec_q8_experts
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs.get("ids_ready"))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(fmt), "cuda_matvec_q8_experts", spy)
+    rng = np.random.default_rng(14)
+    w = Weight("w", (8, 64, 512), fmt, gpuarray.to_gpu(fmt.random(rng, (8, 64, 512), 0.02)))
+    backend = get_backend("cuda", int8_activations=True)
+    ids = backend.tensor(np.array([[1, 3]], np.int32))
+    x = backend.tensor(rng.standard_normal((1, 512)).astype(np.float32))
+    backend.linear_experts(backend.reshape(x, (1, 1, 512)), w, ids)
+    normed = backend.rms_norm(x, backend.tensor(np.ones(512, np.float32)), 1e-5)
+    backend.linear_experts(backend.reshape(normed, (1, 1, 512)), w, ids)
+    assert seen == [True, False]
 
 
 def test_rms_norm_carries_its_quantization(gpuarray):

@@ -6,7 +6,9 @@ dense product -> router product -> top-k ids -> gate + up + SwiGLU of the chosen
 combine), then an LM-head-sized product, is recorded once and replayed on inputs other than the
 recording's: every replay must equal the same chain launched kernel by kernel, bit for bit. A
 product that read its input before the kernel before it was done would read the previous replay's
-values there.
+values there. The down product reads its expert ids before its wait (ids_ready: the kernel in
+front of it is the quantization of its input), so the replays route to other experts than the
+recording did.
 """
 from __future__ import annotations
 
@@ -54,7 +56,7 @@ def build_chain(gpuarray, fmt, seed: int):
             act = fmt.cuda_matvec_q8_experts_swiglu(q.reshape(1, 1, d), ds.reshape(1, 1, d // 32, 2), gate, up,
                                                     ids, d)
             aq, ads = ops.quantize_q8(act)
-            y = fmt.cuda_matvec_q8_experts(aq, ads, down, ids, d)
+            y = fmt.cuda_matvec_q8_experts(aq, ads, down, ids, d, ids_ready=True)
             h = ops.moe_combine(y, mix)
             keep += [normed, projected, q, ds, logits, ids, mix, act, aq, ads, y, h]
         q, ds = ops.quantize_q8(h)
@@ -73,10 +75,12 @@ def test_replays_with_programmatic_edges_equal_launches_one_by_one(gpuarray, ggm
     x, step = build_chain(gpuarray, fmt, seed=1)
     rng = np.random.default_rng(2)
     inputs = [rng.standard_normal(x.shape).astype(np.float32) for _ in range(3)]
-    want = []
+    want, routes = [], []
     for value in inputs:
         x.set(value)
-        want.append(step([]).get())
+        kept: list = []
+        want.append(step(kept).get())
+        routes.append(np.stack([a.get() for a in kept if a.dtype == np.int32]))
     buffers: list = []
     graph = CudaGraph.record(device.stream(), lambda: step(buffers), buffers)
     assert graph.programmatic_edges == WAITING_LAUNCHES
@@ -85,6 +89,7 @@ def test_replays_with_programmatic_edges_equal_launches_one_by_one(gpuarray, ggm
         graph.launch()
         np.testing.assert_array_equal(graph.result.get(), expected)
     assert np.abs(want[0] - want[1]).max() > 0.1  # the inputs make a difference the replays must show
+    assert all((routes[i] != routes[i + 1]).any() for i in range(len(routes) - 1))  # and choose other experts
 
 
 def test_plain_edges_where_turned_off(gpuarray, monkeypatch):

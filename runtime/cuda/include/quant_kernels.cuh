@@ -622,56 +622,83 @@ __device__ __forceinline__ void matvec_q8_stream(const int8_t* xq, const float2*
 }
 
 // The rows a warp of a streamed expert kernel takes: its stream_warp_rows of pair p = blockIdx.y,
-// whose output row is out + p * n_out. product(e, x, rows, pair_out) computes them for a
-// valid expert id e = ids[p], with x its input row loaded (StreamActivations); an invalid id gives
-// zeros. The input row is loaded before the id is read, so that the two loads overlap.
-template <class F, class Product>
+// whose output row is out + p * n_out. For a valid expert id e = ids[p], the warp's buffers are
+// started on first_row(e, rows) and product(e, x, rows, pair_out, blocks) computes the rows, with x
+// its input row loaded (StreamActivations) and blocks where the first row lands; an invalid id
+// gives zeros. The input row is loaded before the id is read, so that the two loads overlap.
+// IDS_READY: the ids were written before the kernel in front of this one started (the launcher's
+// caller vouches for it, e.g. when that kernel is the quantization of this product's input), so
+// the id is read and the first row's copy started before the in-kernel wait, while that kernel
+// still runs. A template parameter: as a runtime flag it cost the fused gate + up kernel 37 SASS
+// instructions a row and 0.4 us (MXFP4, H200).
+template <class F, bool IDS_READY, class FirstRow, class Product>
 __device__ __forceinline__ void stream_expert_rows(const int8_t* xq, const float2* xds, int n_cols, const int* ids,
                                                    float* out, int n_out, int k, int x_rows, int n_experts,
+                                                   StreamBuffers<F>& buffers, int row_bytes, FirstRow first_row,
                                                    Product product) {
     const int pair = blockIdx.y;
     const StreamRows rows = stream_warp_rows(n_out);
     if (rows.count == 0) return;
-    wait_for_prior_kernels();  // ids come from the router, the input from the kernel before
+    const auto valid = [&](int e) { return e >= 0 && e < n_experts; };
+    int e = 0;
+    const uint8_t* blocks = nullptr;
+    if constexpr (IDS_READY) {
+        e = ids[pair];
+        if (valid(e)) blocks = buffers.start(first_row(e, rows), row_bytes);
+    }
+    wait_for_prior_kernels();  // the input comes from the kernel before, ids (unless ready) from the router
     const size_t xr = expert_input_row(pair, k, x_rows);
     StreamActivations<F> x;
     x.load(xq + xr * n_cols, xds + xr * (n_cols / 32), n_cols / 32);
-    const int e = ids[pair];
+    if constexpr (!IDS_READY) e = ids[pair];
     float* pair_out = out + (size_t)pair * n_out;
-    if (e < 0 || e >= n_experts) {
+    if (!valid(e)) {
         for (int j = threadIdx.x & 31; j < rows.count; j += 32) pair_out[rows.row(j)] = 0.f;
         return;
     }
-    product(e, x, rows, pair_out);
+    if constexpr (!IDS_READY) blocks = buffers.start(first_row(e, rows), row_bytes);
+    product(e, x, rows, pair_out, blocks);
 }
 
-// matvec_q8_experts streamed.
+// matvec_q8_experts streamed (ids_ready: IDS_READY of stream_expert_rows).
 template <class F>
 __device__ __forceinline__ void matvec_q8_experts_stream(const int8_t* xq, const float2* xds, const uint8_t* w,
                                                          const int* ids, const float* bias, float* out,
                                                          int expert_bytes, int row_bytes, int n_cols, int n_out, int k,
-                                                         int x_rows, int n_experts) {
+                                                         int x_rows, int n_experts, bool ids_ready) {
     __shared__ StreamBuffers<F> buffers[MV_WARPS];
-    stream_expert_rows<F>(xq, xds, n_cols, ids, out, n_out, k, x_rows, n_experts,
-                          [&](int e, StreamActivations<F>& x, StreamRows rows, float* pair_out) {
-        StreamBuffers<F>& mine = buffers[threadIdx.x >> 5];
-        const uint8_t* we = w + (size_t)e * expert_bytes;
-        const uint8_t* blocks = mine.start(we + (size_t)rows.first * row_bytes, row_bytes);
-        matvec_q8_stream_matrix<F>(x, blocks, we, bias ? bias + (size_t)e * n_out : nullptr, pair_out, row_bytes,
-                                   n_cols, rows, mine);
-    });
+    StreamBuffers<F>& mine = buffers[threadIdx.x >> 5];
+    const auto first_row = [&](int e, StreamRows rows) {
+        return w + (size_t)e * expert_bytes + (size_t)rows.first * row_bytes;
+    };
+    const auto product = [&](int e, StreamActivations<F>& x, StreamRows rows, float* pair_out, const uint8_t* blocks) {
+        matvec_q8_stream_matrix<F>(x, blocks, w + (size_t)e * expert_bytes, bias ? bias + (size_t)e * n_out : nullptr,
+                                   pair_out, row_bytes, n_cols, rows, mine);
+    };
+    if (ids_ready)
+        stream_expert_rows<F, true>(xq, xds, n_cols, ids, out, n_out, k, x_rows, n_experts, mine, row_bytes, first_row,
+                                    product);
+    else
+        stream_expert_rows<F, false>(xq, xds, n_cols, ids, out, n_out, k, x_rows, n_experts, mine, row_bytes,
+                                     first_row, product);
 }
 
 // matvec_q8_experts_swiglu streamed: a warp's items alternate between a row of the gate and the
-// same row of the up weights.
+// same row of the up weights. Its ids are never ready early (IDS_READY): in decode it follows the
+// router that writes them.
 template <class F>
 __device__ __forceinline__ void matvec_q8_experts_swiglu_stream(
     const int8_t* xq, const float2* xds, const uint8_t* w_gate, const uint8_t* w_up, const int* ids,
     const float* gate_bias, const float* up_bias, float* out, int expert_bytes, int row_bytes, int n_cols, int n_out,
     int k, int x_rows, int n_experts, float alpha, float limit) {
     __shared__ StreamBuffers<F> buffers[MV_WARPS];
-    stream_expert_rows<F>(xq, xds, n_cols, ids, out, n_out, k, x_rows, n_experts,
-                          [&](int e, StreamActivations<F>& x, StreamRows rows, float* pair_out) {
+    StreamBuffers<F>& mine = buffers[threadIdx.x >> 5];
+    const auto first_row = [&](int e, StreamRows rows) {
+        return w_gate + (size_t)e * expert_bytes + (size_t)rows.first * row_bytes;
+    };
+    stream_expert_rows<F, false>(xq, xds, n_cols, ids, out, n_out, k, x_rows, n_experts, mine, row_bytes, first_row,
+                                 [&](int e, StreamActivations<F>& x, StreamRows rows, float* pair_out,
+                                     const uint8_t* blocks) {
         const size_t at = (size_t)e * expert_bytes;
         const auto row_at = [&](int j) { return (j & 1 ? w_up : w_gate) + at + (size_t)rows.row(j / 2) * row_bytes; };
         // Items come in (gate, up) pairs and flushes hold whole pairs: even lanes take the up sum
@@ -685,8 +712,6 @@ __device__ __forceinline__ void matvec_q8_experts_swiglu_stream(
             pair_out[row] = swiglu_oai_of(s + (gate_bias ? gate_bias[b] : 0.f), up + (up_bias ? up_bias[b] : 0.f),
                                           alpha, limit);
         };
-        StreamBuffers<F>& mine = buffers[threadIdx.x >> 5];
-        const uint8_t* blocks = mine.start(row_at(0), row_bytes);
         matvec_q8_stream_rows<F>(x, blocks, row_bytes, n_cols, 2 * rows.count, row_at, flush, mine);
     });
 }
@@ -1044,10 +1069,10 @@ __device__ __forceinline__ void matmul_experts(const float* x, const uint8_t* w,
     extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_MIN_BLOCKS)                  \
         P##_matvec_q8_experts_stream(const int8_t* xq, const float2* xds, const uint8_t* w, const int* ids,     \
                                      const float* bias, float* out, int expert_bytes, int row_bytes,            \
-                                     int n_cols, int n_out, int k, int x_rows, int n_experts) {                 \
+                                     int n_cols, int n_out, int k, int x_rows, int n_experts, int ids_ready) {  \
         plugrt::allow_dependent_launch();                                                                       \
         plugrt::matvec_q8_experts_stream<F>(xq, xds, w, ids, bias, out, expert_bytes, row_bytes, n_cols, n_out, \
-                                            k, x_rows, n_experts);                                              \
+                                            k, x_rows, n_experts, ids_ready != 0);                              \
     }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_MIN_BLOCKS)                  \
         P##_matvec_q8_experts(const int8_t* xq, const float2* xds, const uint8_t* w, const int* ids,            \
