@@ -124,8 +124,8 @@ class CudaBackend(Backend):
         then read its ids before its own wait (quant_cuda.matvec_q8_experts). GPT-OSS's down
         product is such a one; its fused gate + up follows the router and reads the norm's
         quantization."""
-        q8 = getattr(x, cuda_ops.INT8_ATTRIBUTE, None)
-        return (*q8, False) if q8 is not None else (*cuda_ops.quantize_q8(x), True)
+        ids_ready = getattr(x, cuda_ops.INT8_ATTRIBUTE, None) is None
+        return (*self._int8(x), ids_ready)
 
     def _quantized_view(self, x):
         """A view of x carrying its int8 quantization, for products that read x more than once; the
