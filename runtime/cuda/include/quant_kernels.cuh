@@ -325,14 +325,17 @@ struct Q8Activation {
 // (16-31) as arrange left them; the unit's value is d * dx * dot - m * (dx * sum qx).
 // arrange puts a unit of activations into the form dot and d expect (by default, as loaded); the
 // kernels call it once per activation unit they load, so the streamed kernels pay it once a warp
-// rather than once a row.
+// rather than once a row. table() is what dot needs besides the unit, made once a kernel, where all
+// lanes of the warp take part (none by default).
 template <class F>
 struct Q8Unit {
     int q[8];
     float d, m;
+    struct Table {};
+    static __device__ __forceinline__ Table table() { return {}; }
     static __device__ __forceinline__ void arrange(Q8Activation&) {}
     __device__ __forceinline__ void load(const uint8_t* blk, int u) { F::unpack_q8(blk, u, q, d, m); }
-    __device__ __forceinline__ int dot(int4 a, int4 b) const {
+    __device__ __forceinline__ int dot(int4 a, int4 b, Table) const {
         int s = __dp4a(q[0], a.x, 0);
         s = __dp4a(q[1], a.y, s);
         s = __dp4a(q[2], a.z, s);
@@ -347,8 +350,9 @@ struct Q8Unit {
 // A unit's share of a row's product: d * dx * dot - m * (dx * sum qx), the second term only where
 // the format has a min (else ptxas keeps dx * sum qx live and subtracts 0 times it).
 template <class F>
-__device__ __forceinline__ float unit_product(const Q8Unit<F>& unit, const Q8Activation& x) {
-    const float s = unit.d * x.ds.x * (float)unit.dot(x.a, x.b);
+__device__ __forceinline__ float unit_product(const Q8Unit<F>& unit, const Q8Activation& x,
+                                              typename Q8Unit<F>::Table table) {
+    const float s = unit.d * x.ds.x * (float)unit.dot(x.a, x.b, table);
     return F::HAS_MIN ? s - unit.m * x.ds.y : s;
 }
 
@@ -362,6 +366,7 @@ __device__ __forceinline__ void matvec_q8_rows(const int8_t* __restrict__ xq, co
                                                float (&acc)[R][NR]) {
     const int lane = threadIdx.x & 31;
     const int n_blocks = n_cols / F::QK, n_units = n_cols / 32;
+    const auto table = Q8Unit<F>::table();
     const auto load_x = [&](Q8Activation (&x)[NR], int unit) {
 #pragma unroll
         for (int i = 0; i < NR; ++i) {
@@ -391,7 +396,7 @@ __device__ __forceinline__ void matvec_q8_rows(const int8_t* __restrict__ xq, co
             for (int i = 0; i < NR; ++i)
 #pragma unroll
                 for (int r = 0; r < R; ++r)
-                    acc[r][i] += unit_product(unit_of[r], x[i]);
+                    acc[r][i] += unit_product(unit_of[r], x[i], table);
         }
         __syncwarp();
     }
@@ -551,6 +556,7 @@ __device__ __forceinline__ void matvec_q8_stream_rows(StreamActivations<F>& x, c
     const int lane = threadIdx.x & 31;
     const int n_units = n_cols / 32;
     x.arrange(n_units);
+    const auto table = Q8Unit<F>::table();
     float held = 0.f;
     for (int j = 0; j < n_items; ++j) {
         const bool more = j + 1 < n_items;
@@ -563,7 +569,7 @@ __device__ __forceinline__ void matvec_q8_stream_rows(StreamActivations<F>& x, c
             if (U < n_units) {
                 Q8Unit<F> unit;
                 unit.load(blocks + (U / F::UNITS) * F::BYTES, U % F::UNITS);
-                acc += unit_product(unit, x.unit[t]);
+                acc += unit_product(unit, x.unit[t], table);
             }
         }
         const float s = warp_sum(acc);
