@@ -25,8 +25,9 @@ class QuantFormat(ABC):
     #: Alignment in bytes the CUDA kernels assume of a weight tensor's device address.
     device_alignment: ClassVar[int] = 1
     #: Resident blocks an SM that the grid of the streamed int8 decode products is sized to, for
-    #: one matrix and for expert products (runtime.quant_cuda._stream_grid); at most 8, the
-    #: residency the kernels are compiled for. Fewer blocks give each warp more rows.
+    #: one matrix and for expert products (runtime.quant_cuda._stream_grid; expert products may
+    #: take half as many, _expert_stream_grid); at most 8, the residency the kernels are compiled
+    #: for. Fewer blocks give each warp more rows.
     stream_blocks_per_sm: ClassVar[tuple[int, int]] = (8, 8)
 
     @property

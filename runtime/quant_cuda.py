@@ -208,6 +208,21 @@ def _stream_grid(n_out: int, products: int, blocks_per_sm: int) -> tuple[int, in
     return max(1, min(resident_blocks // products, -(-n_out // _MV_WARPS))), products, 1
 
 
+def _expert_stream_grid(n_out: int, products: int, most_blocks_per_sm: int) -> tuple[int, int, int]:
+    """_stream_grid of expert products at the format's blocks an SM or half as many, whichever gives
+    the shorter estimated time: the most rows a warp takes times the blocks an SM, whose warps share
+    its issue slots (a tie keeps the larger). Dealt in turn, 5760 rows give some of 1056 warps 6 rows
+    (5.45 on average) but spread over 528 warps 10.9 evenly; H200, 4 of 32 experts, MXFP4: 13.0 us
+    at 8 blocks an SM against 12.3 at 4, while the 2880-row product keeps 8 (7.2 against 7.4 us).
+    Six and seven blocks an SM were slower than either (docs/QUANT_FORMATS.md)."""
+    def estimate(blocks_per_sm: int) -> int:
+        warps = _stream_grid(n_out, products, blocks_per_sm)[0] * _MV_WARPS
+        return -(-n_out // warps) * blocks_per_sm
+
+    choices = [b for b in (most_blocks_per_sm, most_blocks_per_sm // 2) if b >= 1]
+    return _stream_grid(n_out, products, min(choices, key=estimate))
+
+
 def matvec_q8(fmt, xq, xds, w, in_features: int, *, bias=None, stream=None, out=None):
     """The matvec on int8 activations (formats with ``int8_activations``); at most 8 rows a launch."""
     row_bytes = _check_weight(fmt, w, in_features, 2)
@@ -288,7 +303,7 @@ def _launch_experts_matvec(fmt, kernel: str, n_out: int, pairs: int, in_features
     stream_args too) where rows are at most STREAM_MAX_COLS wide, else one row a warp."""
     block = (_MV_WARPS * 32, 1, 1)
     if in_features <= STREAM_MAX_COLS:
-        grid = _stream_grid(n_out, pairs, fmt.stream_blocks_per_sm[1])
+        grid = _expert_stream_grid(n_out, pairs, fmt.stream_blocks_per_sm[1])
         _launch(fmt, f"{kernel}_stream", f"{kernel}_stream", grid, block, stream, *args, *stream_args)
     else:
         _launch(fmt, kernel, kernel, (-(-n_out // _MV_WARPS), pairs, 1), block, stream, *args)

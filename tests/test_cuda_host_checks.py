@@ -44,3 +44,17 @@ def test_weights_at_an_address_the_kernels_cannot_read_are_refused(offset):
             _check_weight(q4_k, rows, 256, 2)
     else:
         assert _check_weight(q4_k, rows, 256, 2) == 144
+
+
+@pytest.mark.parametrize("n_out, pairs, most, want", [
+    (5760, 4, 8, (132, 4, 1)),  # 6 rows a warp at 8 blocks an SM, 11 at 4: 48 against 44
+    (2880, 4, 8, (264, 4, 1)),  # 3 rows against 6: a tie keeps 8 blocks an SM
+    (2880, 4, 2, (66, 4, 1)),   # 11 rows against 22: a tie again
+    (5760, 4, 1, (33, 4, 1)),   # no half of one block
+    (64, 1, 8, (16, 1, 1)),     # no more warps than rows
+])
+def test_expert_grid_takes_the_shorter_estimate(monkeypatch, n_out, pairs, most, want):
+    from runtime import quant_cuda
+
+    monkeypatch.setattr(quant_cuda.device, "sm_count", lambda: 132)
+    assert quant_cuda._expert_stream_grid(n_out, pairs, most) == want

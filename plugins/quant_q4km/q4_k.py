@@ -36,10 +36,6 @@ class Q4_KFormat(QuantFormat):
     ggml_type = GGMLType.Q4_K
     int8_activations = True
     device_alignment = 16  # the int8 products read a block's quants in 16-byte loads
-    # Expert products at half residency. H200 (2026-11-29), graph-timed, 4 of 32 experts 3072 wide,
-    # full -> half: 5760 rows 14.2-14.3 -> 13.5 us, 2880 rows 8.7-8.8 -> 8.4, gate + up 14.5-14.6 -> 14.4.
-    # Six blocks an SM were slower (16.1 us); docs/QUANT_FORMATS.md has the sweep.
-    stream_blocks_per_sm = (8, 4)
 
     def dequantize(self, raw: np.ndarray) -> np.ndarray:
         blocks = as_blocks(raw, self.type_size)

@@ -334,7 +334,7 @@ def test_streamed_warps_of_more_than_32_rows(gpuarray, ggml_type):
     blocks_per_sm = registry().quant_format(ggml_type).stream_blocks_per_sm[1]
     resident_warps = device.sm_count() * blocks_per_sm * quant_cuda._MV_WARPS
     n_tok = 33 * resident_warps // (k * rows) + 1
-    assert rows // (quant_cuda._stream_grid(rows, n_tok * k, blocks_per_sm)[0] * quant_cuda._MV_WARPS) > 32
+    assert rows // (quant_cuda._expert_stream_grid(rows, n_tok * k, blocks_per_sm)[0] * quant_cuda._MV_WARPS) > 32
     fmt, cols, raw_gate, w_gate = random_weights(gpuarray, ggml_type, (n_experts, rows), 512, seed=11)
     _, _, raw_up, w_up = random_weights(gpuarray, ggml_type, (n_experts, rows), 512, seed=12)
     rng = np.random.default_rng(13)
