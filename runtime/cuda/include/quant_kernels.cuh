@@ -19,6 +19,7 @@
 #include <cuda_fp16.h>
 #include <mma.h>
 #include <stdint.h>
+#include <type_traits>
 
 #include "cp_async.cuh"
 #include "pdl.cuh"
@@ -681,12 +682,14 @@ __device__ __forceinline__ void matvec_q8_experts_stream(const int8_t* xq, const
         matvec_q8_stream_matrix<F>(x, blocks, w + (size_t)e * expert_bytes, bias ? bias + (size_t)e * n_out : nullptr,
                                    pair_out, row_bytes, n_cols, rows, mine);
     };
+    const auto rows_of_experts = [&](auto ready) {
+        stream_expert_rows<F, decltype(ready)::value>(xq, xds, n_cols, ids, out, n_out, k, x_rows, n_experts, mine,
+                                                      row_bytes, first_row, product);
+    };
     if (ids_ready)
-        stream_expert_rows<F, true>(xq, xds, n_cols, ids, out, n_out, k, x_rows, n_experts, mine, row_bytes, first_row,
-                                    product);
+        rows_of_experts(std::true_type{});
     else
-        stream_expert_rows<F, false>(xq, xds, n_cols, ids, out, n_out, k, x_rows, n_experts, mine, row_bytes,
-                                     first_row, product);
+        rows_of_experts(std::false_type{});
 }
 
 // matvec_q8_experts_swiglu streamed: a warp's items alternate between a row of the gate and the
