@@ -26,6 +26,8 @@ PAIRED_MATVEC_ROWS = 65536
 #: Widest rows of the streamed int8 matvec (STREAM_MAX_COLS in quant_kernels.cuh): one activation
 #: row's products of rows this wide or narrower take matvec_q8_stream / matvec_q8_experts_stream.
 STREAM_MAX_COLS = 3072
+#: Most output rows a block of the streamed gate + up kernel takes (SWIGLU_BLOCK_ROWS there).
+SWIGLU_BLOCK_ROWS = 64
 #: Must match MV_WARPS, MV_MIN_BLOCKS, mv_rows_per_warp, MM_BM, MM_BN and MM_THREADS in
 #: quant_kernels.cuh, and MQ_BN and MQ_THREADS in q8_matmul.cuh.
 _MV_WARPS = 4
@@ -297,13 +299,22 @@ def _check_q8_experts_input(xq, xds, ids, in_features: int) -> tuple[int, int]:
     return k, x_rows
 
 
+def _swiglu_stream_grid(n_out: int, products: int, most_blocks_per_sm: int) -> tuple[int, int, int]:
+    """Grid of matvec_q8_experts_swiglu_stream, which deals output rows to blocks and a block's gate
+    and up rows to its warps: _expert_stream_grid of the 2 * n_out gate and up rows, with enough
+    blocks that none takes more than SWIGLU_BLOCK_ROWS output rows."""
+    x, y, z = _expert_stream_grid(2 * n_out, products, most_blocks_per_sm)
+    return max(x, -(-n_out // SWIGLU_BLOCK_ROWS)), y, z
+
+
 def _launch_experts_matvec(fmt, kernel: str, n_out: int, pairs: int, in_features: int, stream, *args,
-                           stream_args: tuple = ()) -> None:
+                           stream_args: tuple = (), stream_grid=_expert_stream_grid) -> None:
     """An int8 expert matvec over `pairs` (token, expert) pairs: its streamed variant (which takes
-    stream_args too) where rows are at most STREAM_MAX_COLS wide, else one row a warp."""
+    stream_args too, on stream_grid(n_out, pairs, the format's blocks an SM)) where rows are at most
+    STREAM_MAX_COLS wide, else one row a warp."""
     block = (_MV_WARPS * 32, 1, 1)
     if in_features <= STREAM_MAX_COLS:
-        grid = _expert_stream_grid(n_out, pairs, fmt.stream_blocks_per_sm[1])
+        grid = stream_grid(n_out, pairs, fmt.stream_blocks_per_sm[1])
         _launch(fmt, f"{kernel}_stream", f"{kernel}_stream", grid, block, stream, *args, *stream_args)
     else:
         _launch(fmt, kernel, kernel, (-(-n_out // _MV_WARPS), pairs, 1), block, stream, *args)
@@ -330,9 +341,9 @@ def matvec_q8_experts(fmt, xq, xds, w, ids, in_features: int, *, bias=None, ids_
 
 def matvec_q8_experts_swiglu(fmt, xq, xds, w_gate, w_up, ids, in_features: int, *, gate_bias=None, up_bias=None,
                              alpha: float = 1.702, limit: float = 7.0, stream=None, out=None):
-    """swiglu_oai of the gate and up expert products (``matvec_q8_experts`` of each), one warp
-    reading the same row of both (together, or in turn in the streamed variant); biases are float32
-    [E, out]."""
+    """swiglu_oai of the gate and up expert products (``matvec_q8_experts`` of each): one warp
+    reading the same row of both, or, in the streamed variant, two warps of a block, one each;
+    biases are float32 [E, out]."""
     row_bytes, n_experts, n_out, n_tok = _check_experts(fmt, w_gate, ids, in_features)
     if tuple(w_up.shape) != tuple(w_gate.shape):
         raise ValueError(f"gate and up weights differ: {tuple(w_gate.shape)} and {tuple(w_up.shape)}")
@@ -343,7 +354,8 @@ def matvec_q8_experts_swiglu(fmt, xq, xds, w_gate, w_up, ids, in_features: int, 
     if n_tok:
         args = (xq.gpudata, xds.gpudata, w_gate.gpudata, w_up.gpudata, ids.gpudata, *biases, out.gpudata,
                 n_out * row_bytes, row_bytes, in_features, n_out, k, x_rows, n_experts, float(alpha), float(limit))
-        _launch_experts_matvec(fmt, "matvec_q8_experts_swiglu", n_out, n_tok * k, in_features, stream, *args)
+        _launch_experts_matvec(fmt, "matvec_q8_experts_swiglu", n_out, n_tok * k, in_features, stream, *args,
+                               stream_grid=_swiglu_stream_grid)
     return out
 
 

@@ -58,3 +58,15 @@ def test_expert_grid_takes_the_shorter_estimate(monkeypatch, n_out, pairs, most,
 
     monkeypatch.setattr(quant_cuda.device, "sm_count", lambda: 132)
     assert quant_cuda._expert_stream_grid(n_out, pairs, most) == want
+
+
+@pytest.mark.parametrize("n_out, pairs, most, want", [
+    (2880, 4, 8, (132, 4, 1)),    # 5760 gate and up rows: 6 a warp at 8 blocks an SM, 11 at 4
+    (2880, 128, 8, (45, 128, 1)),  # 8 blocks a pair would give some 360 output rows; 64 at most
+    (100, 1, 8, (50, 1, 1)),      # no more warps than gate and up rows
+])
+def test_swiglu_grid_deals_gate_and_up_rows(monkeypatch, n_out, pairs, most, want):
+    from runtime import quant_cuda
+
+    monkeypatch.setattr(quant_cuda.device, "sm_count", lambda: 132)
+    assert quant_cuda._swiglu_stream_grid(n_out, pairs, most) == want

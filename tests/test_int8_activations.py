@@ -2,6 +2,8 @@
 error it stands for (the stated tolerance of that path), and which formats offer the kernels."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -53,6 +55,15 @@ def test_int8_activation_error_is_within_the_stated_tolerance(ggml_type):
         stood = ops_ref.dequantize_q8(*ops_ref.quantize_q8(x)).astype(np.float64) @ w.T
         err = np.linalg.norm(stood - exact) / np.linalg.norm(exact)
         assert 1e-4 < err <= INT8_ACTIVATION_TOL
+
+
+def test_launcher_constants_match_the_kernels():
+    """The launcher sizes grids from constants that quant_kernels.cuh defines too."""
+    header = (INCLUDE_DIR / "quant_kernels.cuh").read_text()
+    for name, value in [("MV_WARPS", quant_cuda._MV_WARPS), ("MV_MIN_BLOCKS", quant_cuda._MV_MIN_BLOCKS),
+                        ("STREAM_MAX_COLS", quant_cuda.STREAM_MAX_COLS),
+                        ("SWIGLU_BLOCK_ROWS", quant_cuda.SWIGLU_BLOCK_ROWS)]:
+        assert re.search(rf"constexpr int {name} = {value};", header), name
 
 
 def test_formats_that_declare_int8_kernels_expand_them():

@@ -326,7 +326,8 @@ def test_experts_gate_up_swiglu_in_one_launch(gpuarray, ggml_type, cols):
 @pytest.mark.parametrize("ggml_type", INT8_TYPES, ids=lambda t: t.name)
 def test_streamed_warps_of_more_than_32_rows(gpuarray, ggml_type):
     """A streamed warp hands its row sums over 32 at a time: enough tokens of small experts that
-    each warp takes more than 32 rows (more than 64 gate and up rows in the fused product)."""
+    each warp takes more than 32 rows. The fused product's grid is then as wide as keeps its blocks
+    to SWIGLU_BLOCK_ROWS rows, wider than the estimate."""
     from runtime import quant_cuda
     from runtime.cuda import device
 
@@ -335,6 +336,7 @@ def test_streamed_warps_of_more_than_32_rows(gpuarray, ggml_type):
     resident_warps = device.sm_count() * blocks_per_sm * quant_cuda._MV_WARPS
     n_tok = 33 * resident_warps // (k * rows) + 1
     assert rows // (quant_cuda._expert_stream_grid(rows, n_tok * k, blocks_per_sm)[0] * quant_cuda._MV_WARPS) > 32
+    assert quant_cuda._swiglu_stream_grid(rows, n_tok * k, blocks_per_sm)[0] == -(-rows // quant_cuda.SWIGLU_BLOCK_ROWS)
     fmt, cols, raw_gate, w_gate = random_weights(gpuarray, ggml_type, (n_experts, rows), 512, seed=11)
     _, _, raw_up, w_up = random_weights(gpuarray, ggml_type, (n_experts, rows), 512, seed=12)
     rng = np.random.default_rng(13)

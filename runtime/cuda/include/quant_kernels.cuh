@@ -459,6 +459,13 @@ __device__ __forceinline__ void matvec_q8_experts(const int8_t* xq, const float2
 // a one-row warp are paid once per warp.
 constexpr int STREAM_MAX_COLS = 3072;
 constexpr int STREAM_UNITS_PER_LANE = STREAM_MAX_COLS / 32 / 32;
+// Shared bytes a block of a streamed kernel may take, so that MV_MIN_BLOCKS of them fit in an
+// sm_90 SM (228 KB, 1 KB of it reserved a block). These kernels let the next kernel of a graph
+// start at once (allow_dependent_launch), so a chain of them parks the blocks of several kernels
+// on the SMs, waiting. With 2 KB more a block, Q8_0's gate + up kernel (2 blocks an SM) fitted 7
+// blocks an SM instead of 8 and took 40-46 us instead of 19 (H200), presumably because the blocks
+// of a kernel that finds room for only part of its grid go wherever blocks exit first, unevenly.
+constexpr int STREAM_BLOCK_SHARED_BYTES = 228 * 1024 / MV_MIN_BLOCKS - 1024;
 
 // Shared bytes of one row buffer: the widest row's blocks and up to 15 bytes of misalignment.
 template <class F>
@@ -628,11 +635,11 @@ __device__ __forceinline__ void matvec_q8_stream(const int8_t* xq, const float2*
     matvec_q8_stream_matrix<F>(x, blocks, w, bias, out, row_bytes, n_cols, rows, mine);
 }
 
-// The rows a warp of a streamed expert kernel takes: its stream_warp_rows of pair p = blockIdx.y,
-// whose output row is out + p * n_out. For a valid expert id e = ids[p], the warp's buffers are
-// started on first_row(e, rows) and product(e, x, rows, pair_out, blocks) computes the rows, with x
-// its input row loaded (StreamActivations) and blocks where the first row lands; an invalid id
-// gives zeros. The input row is loaded before the id is read, so that the two loads overlap.
+// A warp of a streamed expert kernel takes `rows` of pair p = blockIdx.y, whose output row is
+// out + p * n_out. For a valid expert id e = ids[p], the warp's buffers are started on
+// first_row(e) and product(e, x, pair_out, blocks) computes the rows, with x its input row loaded
+// (StreamActivations) and blocks where the first row lands; an invalid id gives zeros in `rows`.
+// The input row is loaded before the id is read, so that the two loads overlap.
 // IDS_READY: the ids were written before the kernel in front of this one started (the launcher's
 // caller vouches for it, e.g. when that kernel is the quantization of this product's input), so
 // the id is read and the first row's copy started before the in-kernel wait, while that kernel
@@ -641,17 +648,16 @@ __device__ __forceinline__ void matvec_q8_stream(const int8_t* xq, const float2*
 template <class F, bool IDS_READY, class FirstRow, class Product>
 __device__ __forceinline__ void stream_expert_rows(const int8_t* xq, const float2* xds, int n_cols, const int* ids,
                                                    float* out, int n_out, int k, int x_rows, int n_experts,
-                                                   StreamBuffers<F>& buffers, int row_bytes, FirstRow first_row,
-                                                   Product product) {
+                                                   StreamRows rows, StreamBuffers<F>& buffers, int row_bytes,
+                                                   FirstRow first_row, Product product) {
     const int pair = blockIdx.y;
-    const StreamRows rows = stream_warp_rows(n_out);
     if (rows.count == 0) return;
     const auto valid = [&](int e) { return e >= 0 && e < n_experts; };
     int e = 0;
     const uint8_t* blocks = nullptr;
     if constexpr (IDS_READY) {
         e = ids[pair];
-        if (valid(e)) blocks = buffers.start(first_row(e, rows), row_bytes);
+        if (valid(e)) blocks = buffers.start(first_row(e), row_bytes);
     }
     wait_for_prior_kernels();  // the input comes from the kernel before, ids (unless ready) from the router
     const size_t xr = expert_input_row(pair, k, x_rows);
@@ -663,8 +669,8 @@ __device__ __forceinline__ void stream_expert_rows(const int8_t* xq, const float
         for (int j = threadIdx.x & 31; j < rows.count; j += 32) pair_out[rows.row(j)] = 0.f;
         return;
     }
-    if constexpr (!IDS_READY) blocks = buffers.start(first_row(e, rows), row_bytes);
-    product(e, x, rows, pair_out, blocks);
+    if constexpr (!IDS_READY) blocks = buffers.start(first_row(e), row_bytes);
+    product(e, x, pair_out, blocks);
 }
 
 // matvec_q8_experts streamed (ids_ready: IDS_READY of stream_expert_rows).
@@ -675,16 +681,15 @@ __device__ __forceinline__ void matvec_q8_experts_stream(const int8_t* xq, const
                                                          int x_rows, int n_experts, bool ids_ready) {
     __shared__ StreamBuffers<F> buffers[MV_WARPS];
     StreamBuffers<F>& mine = buffers[threadIdx.x >> 5];
-    const auto first_row = [&](int e, StreamRows rows) {
-        return w + (size_t)e * expert_bytes + (size_t)rows.first * row_bytes;
-    };
-    const auto product = [&](int e, StreamActivations<F>& x, StreamRows rows, float* pair_out, const uint8_t* blocks) {
+    const StreamRows rows = stream_warp_rows(n_out);
+    const auto first_row = [&](int e) { return w + (size_t)e * expert_bytes + (size_t)rows.first * row_bytes; };
+    const auto product = [&](int e, StreamActivations<F>& x, float* pair_out, const uint8_t* blocks) {
         matvec_q8_stream_matrix<F>(x, blocks, w + (size_t)e * expert_bytes, bias ? bias + (size_t)e * n_out : nullptr,
                                    pair_out, row_bytes, n_cols, rows, mine);
     };
     const auto rows_of_experts = [&](auto ready) {
-        stream_expert_rows<F, decltype(ready)::value>(xq, xds, n_cols, ids, out, n_out, k, x_rows, n_experts, mine,
-                                                      row_bytes, first_row, product);
+        stream_expert_rows<F, decltype(ready)::value>(xq, xds, n_cols, ids, out, n_out, k, x_rows, n_experts, rows,
+                                                      mine, row_bytes, first_row, product);
     };
     if (ids_ready)
         rows_of_experts(std::true_type{});
@@ -692,36 +697,59 @@ __device__ __forceinline__ void matvec_q8_experts_stream(const int8_t* xq, const
         rows_of_experts(std::false_type{});
 }
 
-// matvec_q8_experts_swiglu streamed: a warp's items alternate between a row of the gate and the
-// same row of the up weights. Its ids are never ready early (IDS_READY): in decode it follows the
-// router that writes them.
+// Output rows a block of the streamed gate + up kernel takes at most (SWIGLU_BLOCK_ROWS in
+// runtime/quant_cuda.py, which sizes the grid so that no block takes more). Few, to keep the
+// kernel's shared memory within STREAM_BLOCK_SHARED_BYTES.
+constexpr int SWIGLU_BLOCK_ROWS = 64;
+
+// matvec_q8_experts_swiglu streamed. Output rows are dealt to the blocks in turn (block b takes b,
+// b + gridDim.x, ...), and a block's gate and up rows to its warps: warps 0 and 1 take the gate and
+// the up row of the block's even-numbered rows, warps 2 and 3 of its odd-numbered ones. A row's
+// two sums meet in a shared slot: each warp exchanges its sum into it, and the one that finds the
+// other's sum there writes the SwiGLU. So the kernel's 2 * n_out rows spread over its warps as
+// evenly as a plain product's. Dealt as (gate, up) pairs to single warps, 2880 rows gave some warps
+// 6 gate and up rows where 5.45 is the average (1056 warps), or 12 where 10.9 is (528 warps, 11
+// now): MXFP4's kernel took 13.0 us, now 11.9 (4 of 32 experts, H200).
+// Its ids are never ready early (IDS_READY): in decode it follows the router that writes them.
 template <class F>
 __device__ __forceinline__ void matvec_q8_experts_swiglu_stream(
     const int8_t* xq, const float2* xds, const uint8_t* w_gate, const uint8_t* w_up, const int* ids,
     const float* gate_bias, const float* up_bias, float* out, int expert_bytes, int row_bytes, int n_cols, int n_out,
     int k, int x_rows, int n_experts, float alpha, float limit) {
     __shared__ StreamBuffers<F> buffers[MV_WARPS];
-    StreamBuffers<F>& mine = buffers[threadIdx.x >> 5];
-    const auto first_row = [&](int e, StreamRows rows) {
-        return w_gate + (size_t)e * expert_bytes + (size_t)rows.first * row_bytes;
-    };
-    stream_expert_rows<F, false>(xq, xds, n_cols, ids, out, n_out, k, x_rows, n_experts, mine, row_bytes, first_row,
-                                 [&](int e, StreamActivations<F>& x, StreamRows rows, float* pair_out,
-                                     const uint8_t* blocks) {
-        const size_t at = (size_t)e * expert_bytes;
-        const auto row_at = [&](int j) { return (j & 1 ? w_up : w_gate) + at + (size_t)rows.row(j / 2) * row_bytes; };
-        // Items come in (gate, up) pairs and flushes hold whole pairs: even lanes take the up sum
-        // from the odd lane after them.
+    // Slot i: the first of row i's two sums to come (the block's i-th row), with bit 32 set; 0: none yet.
+    __shared__ unsigned long long first_sum[SWIGLU_BLOCK_ROWS];
+    static_assert(sizeof(buffers) + sizeof(first_sum) <= STREAM_BLOCK_SHARED_BYTES, "8 blocks an SM");
+    for (int i = threadIdx.x; i < SWIGLU_BLOCK_ROWS; i += blockDim.x) first_sum[i] = 0;
+    __syncthreads();
+    const int warp = threadIdx.x >> 5, is_up = warp & 1;
+    StreamBuffers<F>& mine = buffers[warp];
+    const int n_blocks = gridDim.x, first_slot = warp >> 1;
+    // The block's rows: blockIdx.x + i * n_blocks for slots i < n; this warp's are the slots
+    // first_slot, first_slot + 2, ...
+    const int n = blockIdx.x < n_out ? (n_out - blockIdx.x + n_blocks - 1) / n_blocks : 0;
+    const StreamRows rows = {(int)blockIdx.x + first_slot * n_blocks, 2 * n_blocks,
+                             n > first_slot ? (n - first_slot + 1) / 2 : 0};
+    const uint8_t* w = is_up ? w_up : w_gate;
+    const float* bias = is_up ? up_bias : gate_bias;
+    const auto first_row = [&](int e) { return w + (size_t)e * expert_bytes + (size_t)rows.first * row_bytes; };
+    stream_expert_rows<F, false>(xq, xds, n_cols, ids, out, n_out, k, x_rows, n_experts, rows, mine, row_bytes,
+                                 first_row, [&](int e, StreamActivations<F>& x, float* pair_out,
+                                                const uint8_t* blocks) {
+        const uint8_t* matrix = w + (size_t)e * expert_bytes;
+        const auto row_at = [&](int j) { return matrix + (size_t)rows.row(j) * row_bytes; };
         const auto flush = [&](int first, int count, float s) {
-            const int lane = threadIdx.x & 31;
-            const float up = __shfl_down_sync(0xffffffffu, s, 1);
-            if ((lane & 1) || lane >= count) return;
-            const int row = rows.row((first + lane) / 2);
-            const size_t b = (size_t)e * n_out + row;
-            pair_out[row] = swiglu_oai_of(s + (gate_bias ? gate_bias[b] : 0.f), up + (up_bias ? up_bias[b] : 0.f),
-                                          alpha, limit);
+            const int j = first + (threadIdx.x & 31);
+            if ((threadIdx.x & 31) >= count) return;
+            const int row = rows.row(j);
+            const float own = s + (bias ? bias[(size_t)e * n_out + row] : 0.f);
+            const unsigned long long other =
+                atomicExch(&first_sum[first_slot + 2 * j], (1ull << 32) | __float_as_uint(own));
+            if (!other) return;
+            const float theirs = __uint_as_float((unsigned)other);
+            pair_out[row] = is_up ? swiglu_oai_of(theirs, own, alpha, limit) : swiglu_oai_of(own, theirs, alpha, limit);
         };
-        matvec_q8_stream_rows<F>(x, blocks, row_bytes, n_cols, 2 * rows.count, row_at, flush, mine);
+        matvec_q8_stream_rows<F>(x, blocks, row_bytes, n_cols, rows.count, row_at, flush, mine);
     });
 }
 
