@@ -46,6 +46,15 @@ def test_weights_at_an_address_the_kernels_cannot_read_are_refused(offset):
         assert _check_weight(q4_k, rows, 256, 2) == 144
 
 
+@pytest.fixture
+def quant_cuda_of_132_sms(monkeypatch):
+    """runtime.quant_cuda sizing grids for an H100/H200's 132 SMs, without a GPU."""
+    from runtime import quant_cuda
+
+    monkeypatch.setattr(quant_cuda.device, "sm_count", lambda: 132)
+    return quant_cuda
+
+
 @pytest.mark.parametrize("n_out, pairs, most, want", [
     (5760, 4, 8, (132, 4, 1)),  # 6 rows a warp at 8 blocks an SM, 11 at 4: 48 against 44
     (2880, 4, 8, (264, 4, 1)),  # 3 rows against 6: a tie keeps 8 blocks an SM
@@ -53,11 +62,8 @@ def test_weights_at_an_address_the_kernels_cannot_read_are_refused(offset):
     (5760, 4, 1, (33, 4, 1)),   # no half of one block
     (64, 1, 8, (16, 1, 1)),     # no more warps than rows
 ])
-def test_expert_grid_takes_the_shorter_estimate(monkeypatch, n_out, pairs, most, want):
-    from runtime import quant_cuda
-
-    monkeypatch.setattr(quant_cuda.device, "sm_count", lambda: 132)
-    assert quant_cuda._expert_stream_grid(n_out, pairs, most) == want
+def test_expert_grid_takes_the_shorter_estimate(quant_cuda_of_132_sms, n_out, pairs, most, want):
+    assert quant_cuda_of_132_sms._expert_stream_grid(n_out, pairs, most) == want
 
 
 @pytest.mark.parametrize("n_out, pairs, most, want", [
@@ -65,8 +71,5 @@ def test_expert_grid_takes_the_shorter_estimate(monkeypatch, n_out, pairs, most,
     (2880, 128, 8, (45, 128, 1)),  # 8 blocks a pair would give some 360 output rows; 64 at most
     (100, 1, 8, (50, 1, 1)),      # no more warps than gate and up rows
 ])
-def test_swiglu_grid_deals_gate_and_up_rows(monkeypatch, n_out, pairs, most, want):
-    from runtime import quant_cuda
-
-    monkeypatch.setattr(quant_cuda.device, "sm_count", lambda: 132)
-    assert quant_cuda._swiglu_stream_grid(n_out, pairs, most) == want
+def test_swiglu_grid_deals_gate_and_up_rows(quant_cuda_of_132_sms, n_out, pairs, most, want):
+    assert quant_cuda_of_132_sms._swiglu_stream_grid(n_out, pairs, most) == want

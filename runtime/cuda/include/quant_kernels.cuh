@@ -702,6 +702,15 @@ __device__ __forceinline__ void matvec_q8_experts_stream(const int8_t* xq, const
 // kernel's shared memory within STREAM_BLOCK_SHARED_BYTES.
 constexpr int SWIGLU_BLOCK_ROWS = 64;
 
+// The rows of the gate + up kernel's warp that takes the block's slots first_slot, first_slot + 2,
+// ...: block b's slot i is output row b + i * gridDim.x.
+__device__ __forceinline__ StreamRows swiglu_warp_rows(int n_out, int first_slot) {
+    const int n_blocks = gridDim.x;
+    const int slots = blockIdx.x < n_out ? (n_out - blockIdx.x + n_blocks - 1) / n_blocks : 0;
+    return {(int)blockIdx.x + first_slot * n_blocks, 2 * n_blocks,
+            slots > first_slot ? (slots - first_slot + 1) / 2 : 0};
+}
+
 // matvec_q8_experts_swiglu streamed. Output rows are dealt to the blocks in turn (block b takes b,
 // b + gridDim.x, ...), and a block's gate and up rows to its warps: warps 0 and 1 take the gate and
 // the up row of the block's even-numbered rows, warps 2 and 3 of its odd-numbered ones. A row's
@@ -722,14 +731,9 @@ __device__ __forceinline__ void matvec_q8_experts_swiglu_stream(
     static_assert(sizeof(buffers) + sizeof(first_sum) <= STREAM_BLOCK_SHARED_BYTES, "8 blocks an SM");
     for (int i = threadIdx.x; i < SWIGLU_BLOCK_ROWS; i += blockDim.x) first_sum[i] = 0;
     __syncthreads();
-    const int warp = threadIdx.x >> 5, is_up = warp & 1;
+    const int warp = threadIdx.x >> 5, is_up = warp & 1, first_slot = warp >> 1;
     StreamBuffers<F>& mine = buffers[warp];
-    const int n_blocks = gridDim.x, first_slot = warp >> 1;
-    // The block's rows: blockIdx.x + i * n_blocks for slots i < n; this warp's are the slots
-    // first_slot, first_slot + 2, ...
-    const int n = blockIdx.x < n_out ? (n_out - blockIdx.x + n_blocks - 1) / n_blocks : 0;
-    const StreamRows rows = {(int)blockIdx.x + first_slot * n_blocks, 2 * n_blocks,
-                             n > first_slot ? (n - first_slot + 1) / 2 : 0};
+    const StreamRows rows = swiglu_warp_rows(n_out, first_slot);
     const uint8_t* w = is_up ? w_up : w_gate;
     const float* bias = is_up ? up_bias : gate_bias;
     const auto first_row = [&](int e) { return w + (size_t)e * expert_bytes + (size_t)rows.first * row_bytes; };
@@ -747,7 +751,8 @@ __device__ __forceinline__ void matvec_q8_experts_swiglu_stream(
                 atomicExch(&first_sum[first_slot + 2 * j], (1ull << 32) | __float_as_uint(own));
             if (!other) return;
             const float theirs = __uint_as_float((unsigned)other);
-            pair_out[row] = is_up ? swiglu_oai_of(theirs, own, alpha, limit) : swiglu_oai_of(own, theirs, alpha, limit);
+            const float gate = is_up ? theirs : own, up = is_up ? own : theirs;
+            pair_out[row] = swiglu_oai_of(gate, up, alpha, limit);
         };
         matvec_q8_stream_rows<F>(x, blocks, row_bytes, n_cols, rows.count, row_at, flush, mine);
     });
