@@ -83,6 +83,48 @@ struct Q4_K {
     }
 };
 
+// Decode products: a unit's nibbles stay where they are, the other nibble of each byte masked off,
+// so an odd unit's weights come 16 times too large (dot against the activations as unsigned bytes)
+// and its d 16 times too small, which is exact. Its scale and min come from the block's first 16
+// bytes in one load, without a branch: sub-block u of a lane is the same for all its units and the
+// two halves of a warp took both sides of unpack_q8's branch, one after the other.
+template <>
+struct plugrt::Q8Unit<Q4_K> {
+    uint32_t q[8];
+    float d, m;
+    struct Table {};
+    static __device__ __forceinline__ Table table() { return {}; }
+    static __device__ __forceinline__ void arrange(Q8Activation&) {}
+    __device__ __forceinline__ void load(const uint8_t* blk, int u) {
+        const uint4 head = *reinterpret_cast<const uint4*>(blk);  // d, dmin; scale bytes 0-3, 4-7, 8-11
+        const uint4* qs = reinterpret_cast<const uint4*>(blk + 16 + 32 * (u >> 1));
+        const uint4 lo = qs[0], hi = qs[1];
+        const uint32_t mask = 0x0F0F0F0Fu << (4 * (u & 1));
+        q[0] = lo.x & mask;
+        q[1] = lo.y & mask;
+        q[2] = lo.z & mask;
+        q[3] = lo.w & mask;
+        q[4] = hi.x & mask;
+        q[5] = hi.y & mask;
+        q[6] = hi.z & mask;
+        q[7] = hi.w & mask;
+        const int shift = 8 * (u & 3);
+        const uint32_t s_lo = head.y >> shift, m_lo = head.z >> shift, packed = head.w >> shift;
+        const uint32_t sc = u < 4 ? s_lo & 63 : (packed & 15) | ((s_lo >> 2) & 0x30);
+        const uint32_t mn = u < 4 ? m_lo & 63 : ((packed >> 4) & 15) | ((m_lo >> 2) & 0x30);
+        const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&head.x));
+        d = dm.x * (float)sc * ((u & 1) ? 0.0625f : 1.f);
+        m = dm.y * (float)mn;
+    }
+    __device__ __forceinline__ int dot(int4 a, int4 b, Table) const {
+        const int x[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+        int s = 0;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) asm("dp4a.u32.s32 %0, %1, %2, %0;" : "+r"(s) : "r"(q[i]), "r"(x[i]));
+        return s;
+    }
+};
+
 PLUGRT_QUANT_KERNELS(q4_k, Q4_K)
 // matvec_q8_paired at 72 registers (see PairedMinBlocks)
 template <>
