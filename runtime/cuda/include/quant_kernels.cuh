@@ -109,6 +109,13 @@ __device__ __forceinline__ uint32_t lds_word(uint32_t at) {
     return v;
 }
 
+// The byte at shared-memory address `at`, as lds_word.
+__device__ __forceinline__ uint32_t lds_byte(uint32_t at) {
+    uint32_t v;
+    asm("ld.shared.u8 %0, [%1];" : "=r"(v) : "r"(at) : "memory");
+    return v;
+}
+
 // 32 bits starting at any byte of shared memory: two aligned words and a funnel shift.
 __device__ __forceinline__ uint32_t lds_u32_any(const uint8_t* p) {
     const uint32_t a = (uint32_t)__cvta_generic_to_shared(p), at = a & ~3u;
@@ -348,6 +355,20 @@ struct Q8Unit {
     }
 };
 
+// A lane's units of one row in the streamed kernels, unit t being U = lane + 32 t of the row at
+// `blocks`: load(unit, t) fills unit as Q8Unit<F>::load would. A format may specialize it to work
+// out what all of a lane's units share once a row (MXFP4: the misalignment of their words).
+template <class F>
+struct Q8LaneUnits {
+    const uint8_t* first;
+    int u;
+    __device__ __forceinline__ Q8LaneUnits(const uint8_t* blocks, int lane)
+        : first(blocks + (lane / F::UNITS) * F::BYTES), u(lane % F::UNITS) {}
+    __device__ __forceinline__ void load(Q8Unit<F>& unit, int t) const {
+        unit.load(first + t * (32 / F::UNITS) * F::BYTES, u);
+    }
+};
+
 // A unit's share of a row's product: d * dx * dot - m * (dx * sum qx), the second term only where
 // the format has a min (else ptxas keeps dx * sum qx live and subtracts 0 times it).
 template <class F>
@@ -498,9 +519,10 @@ struct StreamBuffers {
     // Starts copying `bytes` bytes from src (any alignment) into buffer j & 1 (the warp's item j);
     // returns where src's first byte will be. Every lane calls it.
     __device__ __forceinline__ const uint8_t* fill(int j, const uint8_t* src, int bytes) {
-        const int off = (int)(reinterpret_cast<uintptr_t>(src) & 15), n16 = (off + bytes + 15) >> 4;
+        const uintptr_t at = reinterpret_cast<uintptr_t>(src);
+        const int off = (int)(at & 15), n16 = (off + bytes + 15) >> 4;
         uint8_t* buf = row[j & 1];
-        const uint8_t* src16 = src - off;
+        const uint8_t* src16 = reinterpret_cast<const uint8_t*>(at & ~(uintptr_t)15);
 #if __CUDA_ARCH__ >= 900
         if ((threadIdx.x & 31) == 0) bulk_copy(buf, src16, 16 * n16, &landed[j & 1]);
 #else
@@ -551,32 +573,46 @@ struct StreamActivations {
     }
 };
 
-// The warp's items j = 0 .. n_items - 1, s_j = (weight row row_at(j)) . x, handed over 32 at a
-// time: flush(first, count, s) with lane l holding s_{first + l} for l < count (every lane calls it).
-// x has been loaded, not arranged; the caller has started the buffers on item 0 (row_bytes, like
-// every row), whose row lands at `blocks`. Holding the sums in lanes lets one store write 32 of
-// them: storing each row's sum with its bias took about 30 instructions a row (MXFP4 SASS), an
-// eighth of the row's products.
-template <class F, class RowAt, class Flush>
+// The rows of a streamed warp: row(j) = first + j * stride for j < count. The n_out rows of a
+// matrix are dealt to the gridDim.x * MV_WARPS warps of the grid's x extent in turn (warp w takes
+// w, w + warps, ...), so that the rows all warps copy at one time lie together in memory: with a
+// run of consecutive rows a warp, the MXFP4 5760-row expert product took 13.4 us against 13.0 now,
+// Q8_0's 20.0 against 19.3 (H200). The grid is a full wave (runtime/quant_cuda.py, _stream_grid).
+struct StreamRows {
+    int first, stride, count;
+    __device__ __forceinline__ int row(int j) const { return first + j * stride; }
+};
+
+// The warp's items j = 0 .. rows.count - 1, s_j = (row rows.row(j) of the matrix at w) . x, handed
+// over 32 at a time: flush(first, count, s) with lane l holding s_{first + l} for l < count (every
+// lane calls it). x has been loaded, not arranged; the caller has started the buffers on item 0
+// (row_bytes, like every row), whose row lands at `blocks`. Each next row's address is the last
+// one's plus a step: working it out afresh took 7 to 9 more SASS instructions a row in the expert
+// kernels (sm_90). Holding the sums in lanes lets one store write 32 of them: storing each row's
+// sum with its bias took about 30 instructions a row (MXFP4 SASS), an eighth of the row's products.
+template <class F, class Flush>
 __device__ __forceinline__ void matvec_q8_stream_rows(StreamActivations<F>& x, const uint8_t* blocks, int row_bytes,
-                                                      int n_cols, int n_items, RowAt row_at, Flush flush,
+                                                      int n_cols, const uint8_t* w, StreamRows rows, Flush flush,
                                                       StreamBuffers<F>& buffers) {
     const int lane = threadIdx.x & 31;
-    const int n_units = n_cols / 32;
+    const int n_units = n_cols / 32, n_items = rows.count;
     x.arrange(n_units);
     const auto table = Q8Unit<F>::table();
+    const uintptr_t step = (uintptr_t)rows.stride * row_bytes;
+    uintptr_t row = reinterpret_cast<uintptr_t>(w + (size_t)rows.first * row_bytes);
     float held = 0.f;
     for (int j = 0; j < n_items; ++j) {
         const bool more = j + 1 < n_items;
-        const uint8_t* next = more ? buffers.fill(j + 1, row_at(j + 1), row_bytes) : blocks;
+        row += step;
+        const uint8_t* next = more ? buffers.fill(j + 1, reinterpret_cast<const uint8_t*>(row), row_bytes) : blocks;
         buffers.wait(j, more);
         float acc = 0.f;
+        const Q8LaneUnits<F> units(blocks, lane);
 #pragma unroll
         for (int t = 0; t < STREAM_UNITS_PER_LANE; ++t) {
-            const int U = lane + 32 * t;
-            if (U < n_units) {
+            if (lane + 32 * t < n_units) {
                 Q8Unit<F> unit;
-                unit.load(blocks + (U / F::UNITS) * F::BYTES, U % F::UNITS);
+                units.load(unit, t);
                 acc += unit_product(unit, x.unit[t], table);
             }
         }
@@ -590,16 +626,6 @@ __device__ __forceinline__ void matvec_q8_stream_rows(StreamActivations<F>& x, c
     }
 }
 
-// The rows of a streamed warp: row(j) = first + j * stride for j < count. The n_out rows of a
-// matrix are dealt to the gridDim.x * MV_WARPS warps of the grid's x extent in turn (warp w takes
-// w, w + warps, ...), so that the rows all warps copy at one time lie together in memory: with a
-// run of consecutive rows a warp, the MXFP4 5760-row expert product took 13.4 us against 13.0 now,
-// Q8_0's 20.0 against 19.3 (H200). The grid is a full wave (runtime/quant_cuda.py, _stream_grid).
-struct StreamRows {
-    int first, stride, count;
-    __device__ __forceinline__ int row(int j) const { return first + j * stride; }
-};
-
 __device__ __forceinline__ StreamRows stream_warp_rows(int n_out) {
     const int warps = gridDim.x * MV_WARPS, w = blockIdx.x * MV_WARPS + (threadIdx.x >> 5);
     return {w, warps, w < n_out ? (n_out - w + warps - 1) / warps : 0};
@@ -612,12 +638,11 @@ __device__ __forceinline__ void matvec_q8_stream_matrix(StreamActivations<F>& x,
                                                         const uint8_t* w, const float* bias, float* out,
                                                         int row_bytes, int n_cols, StreamRows rows,
                                                         StreamBuffers<F>& buffers) {
-    const auto row_at = [&](int j) { return w + (size_t)rows.row(j) * row_bytes; };
     const auto flush = [&](int first, int count, float s) {
         const int r = rows.row(first + (threadIdx.x & 31));
         if ((threadIdx.x & 31) < count) out[r] = s + (bias ? bias[r] : 0.f);
     };
-    matvec_q8_stream_rows<F>(x, blocks, row_bytes, n_cols, rows.count, row_at, flush, buffers);
+    matvec_q8_stream_rows<F>(x, blocks, row_bytes, n_cols, w, rows, flush, buffers);
 }
 
 template <class F>
@@ -741,7 +766,6 @@ __device__ __forceinline__ void matvec_q8_experts_swiglu_stream(
                                  first_row, [&](int e, StreamActivations<F>& x, float* pair_out,
                                                 const uint8_t* blocks) {
         const uint8_t* matrix = w + (size_t)e * expert_bytes;
-        const auto row_at = [&](int j) { return matrix + (size_t)rows.row(j) * row_bytes; };
         const auto flush = [&](int first, int count, float s) {
             const int j = first + (threadIdx.x & 31);
             if ((threadIdx.x & 31) >= count) return;
@@ -754,7 +778,7 @@ __device__ __forceinline__ void matvec_q8_experts_swiglu_stream(
             const float gate = is_up ? theirs : own, up = is_up ? own : theirs;
             pair_out[row] = swiglu_oai_of(gate, up, alpha, limit);
         };
-        matvec_q8_stream_rows<F>(x, blocks, row_bytes, n_cols, rows.count, row_at, flush, mine);
+        matvec_q8_stream_rows<F>(x, blocks, row_bytes, n_cols, matrix, rows, flush, mine);
     });
 }
 
