@@ -123,8 +123,13 @@ struct plugrt::Q8Unit<MXFP4> {
         x.ds.x *= 0.5f;
     }
     __device__ __forceinline__ void load(const uint8_t* blk, int) {
-        lds_words_any<4>(blk + 1, w);
-        d = __uint_as_float((uint32_t)blk[0] << 23);
+        const uint32_t a = (uint32_t)__cvta_generic_to_shared(blk + 1);
+        load_words(a & ~3u, (a & 3) * 8, blk[0]);
+    }
+    // The unit whose 16 bytes start `shift` bits into the aligned shared word at `at`, exponent e.
+    __device__ __forceinline__ void load_words(uint32_t at, uint32_t shift, uint32_t e) {
+        lds_words_at<4>(at, shift, w);
+        d = __uint_as_float(e << 23);
         m = 0.f;
     }
     __device__ __forceinline__ int dot(int4 a, int4 b, Table t) const {
@@ -155,13 +160,7 @@ struct plugrt::Q8LaneUnits<MXFP4> {
         shift = ((exponent + 1) & 3) * 8;
     }
     __device__ __forceinline__ void load(Q8Unit<MXFP4>& unit, int t) const {
-        uint32_t w[5];
-#pragma unroll
-        for (int i = 0; i < 5; ++i) w[i] = lds_word(words + STEP * t + 4 * i);
-#pragma unroll
-        for (int i = 0; i < 4; ++i) unit.w[i] = (int)__funnelshift_r(w[i], w[i + 1], shift);
-        unit.d = __uint_as_float(lds_byte(exponent + STEP * t) << 23);
-        unit.m = 0.f;
+        unit.load_words(words + STEP * t, shift, lds_byte(exponent + STEP * t));
     }
 };
 

@@ -301,15 +301,22 @@ __device__ __forceinline__ void matvec_experts(const float* x, const uint8_t* w,
 // gets products of d * dx * dp4a(q, qx) - m * (dx * sum qx) per unit: four multiply-adds per
 // instruction instead of a conversion and a multiply-add per weight.
 
-// N 32-bit words starting at any byte of shared memory: N + 1 aligned words and funnel shifts.
+// N 32-bit words starting `shift` bits into the aligned word at shared-memory address `at`: N + 1
+// aligned words and funnel shifts.
 template <int N>
-__device__ __forceinline__ void lds_words_any(const uint8_t* p, int (&w)[N]) {
-    const uint32_t a = (uint32_t)__cvta_generic_to_shared(p), at = a & ~3u, shift = (a & 3) * 8;
+__device__ __forceinline__ void lds_words_at(uint32_t at, uint32_t shift, int (&w)[N]) {
     uint32_t words[N + 1];
 #pragma unroll
     for (int i = 0; i <= N; ++i) words[i] = lds_word(at + 4 * i);
 #pragma unroll
     for (int i = 0; i < N; ++i) w[i] = (int)__funnelshift_r(words[i], words[i + 1], shift);
+}
+
+// N 32-bit words starting at any byte of shared memory.
+template <int N>
+__device__ __forceinline__ void lds_words_any(const uint8_t* p, int (&w)[N]) {
+    const uint32_t a = (uint32_t)__cvta_generic_to_shared(p);
+    lds_words_at<N>(a & ~3u, (a & 3) * 8, w);
 }
 
 // One 32-value unit of an int8 activation row: its values (a: 0-15, b: 16-31) and (dx, dx * sum qx).
