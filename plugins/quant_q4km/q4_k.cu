@@ -6,23 +6,33 @@
 struct Q4_K {
     static constexpr int QK = 256, BYTES = 144, GW = 8, NG = QK / GW, TILE_K = 64;
 
-    // 6-bit scale and min of sub-block j from the packed 12 bytes s.
-    static __device__ __forceinline__ void scale_min(const uint8_t* s, int j, float& sc, float& m) {
-        if (j < 4) {
-            sc = (float)(s[j] & 63);
-            m = (float)(s[j + 4] & 63);
-        } else {
-            sc = (float)((s[j + 4] & 15) | ((s[j - 4] >> 6) << 4));
-            m = (float)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
-        }
+    // 6-bit scale and min of sub-block j from the 12 packed bytes (block bytes 4-15) as three words:
+    // byte i of `scales` and `mins` holds sub-block i's scale and min in its low 6 bits and the top 2
+    // bits of sub-block 4 + i's in its high 2, byte i of `low4` the low 4 bits of sub-block 4 + i's
+    // scale (low nibble) and min (high nibble). Picked with selects, not a branch on j: where j
+    // differs between the lanes of a warp, as in the prefill matmul's unpacking (a lane a sub-block),
+    // a branch ran both sides.
+    static __device__ __forceinline__ void scale_min(uint32_t scales, uint32_t mins, uint32_t low4, int j,
+                                                     float& sc, float& m) {
+        const int shift = 8 * (j & 3);
+        const uint32_t s = scales >> shift, n = mins >> shift, packed = low4 >> shift;
+        sc = (float)(j < 4 ? s & 63 : (packed & 15) | ((s >> 2) & 0x30));
+        m = (float)(j < 4 ? n & 63 : ((packed >> 4) & 15) | ((n >> 2) & 0x30));
+    }
+    // Sub-blocks j and j + 1 (j even) of the block at blk, 4-byte aligned.
+    static __device__ __forceinline__ void scale_min_pair(const uint8_t* blk, int j, float& sc0, float& m0,
+                                                          float& sc1, float& m1) {
+        const uint32_t scales = plugrt::ld_u32(blk + 4), mins = plugrt::ld_u32(blk + 8);
+        const uint32_t low4 = plugrt::ld_u32(blk + 12);
+        scale_min(scales, mins, low4, j, sc0, m0);
+        scale_min(scales, mins, low4, j + 1, sc1, m1);
     }
     // Group g: chunk c = g / 8, bytes l0..l0+3 with l0 = 4 (g % 8): weights 64c + l0 + i and 64c + 32 + l0 + i.
     static __device__ __forceinline__ void decode(const uint8_t* blk, int g, float v[GW]) {
         const float d = plugrt::ld_half(blk), dmin = plugrt::ld_half(blk + 2);
         const int c = g >> 3, l0 = (g & 7) * 4;
         float sc0, m0, sc1, m1;
-        scale_min(blk + 4, 2 * c, sc0, m0);
-        scale_min(blk + 4, 2 * c + 1, sc1, m1);
+        scale_min_pair(blk, 2 * c, sc0, m0, sc1, m1);
         const float d0 = d * sc0, dm0 = dmin * m0, d1 = d * sc1, dm1 = dmin * m1;
         const uint32_t q = plugrt::ld_u32(blk + 16 + 32 * c + l0);
 #pragma unroll
@@ -41,8 +51,7 @@ struct Q4_K {
         const float d = plugrt::ld_half(blk), dmin = plugrt::ld_half(blk + 2);
         const int c = g >> 3, l0 = (g & 7) * 4;
         float sc0, m0, sc1, m1;
-        scale_min(blk + 4, 2 * c, sc0, m0);
-        scale_min(blk + 4, 2 * c + 1, sc1, m1);
+        scale_min_pair(blk, 2 * c, sc0, m0, sc1, m1);
         const uint32_t q = plugrt::ld_u32(blk + 16 + 32 * c + l0);
         const uint32_t lo = q & 0x0F0F0F0Fu, hi = (q >> 4) & 0x0F0F0F0Fu;
         const float a0 = plugrt::byte_to_float<0>(lo), a1 = plugrt::byte_to_float<1>(lo);
@@ -76,18 +85,19 @@ struct Q4_K {
         q[5] = (int)((hi.y >> shift) & 0x0F0F0F0Fu);
         q[6] = (int)((hi.z >> shift) & 0x0F0F0F0Fu);
         q[7] = (int)((hi.w >> shift) & 0x0F0F0F0Fu);
+        const uint4 head = *reinterpret_cast<const uint4*>(blk);  // d, dmin; scale bytes 0-3, 4-7, 8-11
         float sc, mn;
-        scale_min(blk + 4, u, sc, mn);
-        d = plugrt::ld_half(blk) * sc;
-        m = plugrt::ld_half(blk + 2) * mn;
+        scale_min(head.y, head.z, head.w, u, sc, mn);
+        const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&head.x));
+        d = dm.x * sc;
+        m = dm.y * mn;
     }
 };
 
 // Decode products: a unit's nibbles stay where they are, the other nibble of each byte masked off,
 // so an odd unit's weights come 16 times too large (dot against the activations as unsigned bytes)
 // and its d 16 times too small, which is exact. Its scale and min come from the block's first 16
-// bytes in one load, without a branch: sub-block u of a lane is the same for all its units and the
-// two halves of a warp took both sides of unpack_q8's branch, one after the other.
+// bytes in one load.
 template <>
 struct plugrt::Q8Unit<Q4_K> {
     uint32_t q[8];
@@ -108,13 +118,11 @@ struct plugrt::Q8Unit<Q4_K> {
         q[5] = hi.y & mask;
         q[6] = hi.z & mask;
         q[7] = hi.w & mask;
-        const int shift = 8 * (u & 3);
-        const uint32_t s_lo = head.y >> shift, m_lo = head.z >> shift, packed = head.w >> shift;
-        const uint32_t sc = u < 4 ? s_lo & 63 : (packed & 15) | ((s_lo >> 2) & 0x30);
-        const uint32_t mn = u < 4 ? m_lo & 63 : ((packed >> 4) & 15) | ((m_lo >> 2) & 0x30);
+        float sc, mn;
+        Q4_K::scale_min(head.y, head.z, head.w, u, sc, mn);
         const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&head.x));
-        d = dm.x * (float)sc * ((u & 1) ? 0.0625f : 1.f);
-        m = dm.y * (float)mn;
+        d = dm.x * sc * ((u & 1) ? 0.0625f : 1.f);
+        m = dm.y * mn;
     }
     __device__ __forceinline__ int dot(int4 a, int4 b, Table) const {
         const int x[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
