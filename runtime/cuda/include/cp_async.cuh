@@ -48,6 +48,15 @@ __device__ __forceinline__ void bulk_copy(void* dst, const void* src, int bytes,
                  ::"r"(shared_address(dst)), "l"(src), "r"(bytes), "r"(shared_address(bar)) : "memory");
 }
 
+// True in one lane of the (converged) warp, for the lane that starts a bulk copy. Under
+// `lane == 0` ptxas wrapped the copy in a loop over the active lanes (ELECT, moving its operands
+// into uniform registers, branch back), which elect.sync spares.
+__device__ __forceinline__ bool elect_one() {
+    uint32_t elected;
+    asm volatile("{ .reg .pred p; elect.sync _|p, 0xffffffff; selp.u32 %0, 1, 0, p; }" : "=r"(elected));
+    return elected;
+}
+
 // Waits until bar's phase of the given parity (0 for its first, 1 for its second, ...) has completed.
 __device__ __forceinline__ void mbarrier_wait(uint64_t* bar, uint32_t parity) {
     uint32_t done;

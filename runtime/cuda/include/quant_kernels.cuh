@@ -531,7 +531,7 @@ struct StreamBuffers {
         uint8_t* buf = row[j & 1];
         const uint8_t* src16 = reinterpret_cast<const uint8_t*>(at & ~(uintptr_t)15);
 #if __CUDA_ARCH__ >= 900
-        if ((threadIdx.x & 31) == 0) bulk_copy(buf, src16, 16 * n16, &landed[j & 1]);
+        if (elect_one()) bulk_copy(buf, src16, 16 * n16, &landed[j & 1]);
 #else
         constexpr int COPIES_PER_LANE = (SLOT / 16 + 31) / 32;
         const int lane = threadIdx.x & 31;
