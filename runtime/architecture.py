@@ -149,3 +149,13 @@ def metadata_value(metadata: dict[str, Any], key: str, default: Any = ...) -> An
     if default is ...:
         raise ConfigError(f"metadata key {key!r} is missing")
     return default
+
+
+def metadata_vocab_size(metadata: dict[str, Any], arch: str) -> int:
+    """``{arch}.vocab_size``, else the length of ``tokenizer.ggml.tokens`` (llama.cpp's rule)."""
+    if f"{arch}.vocab_size" in metadata:
+        return int(metadata[f"{arch}.vocab_size"])
+    tokens = metadata.get("tokenizer.ggml.tokens")
+    if tokens is None:
+        raise ConfigError(f"metadata has neither {arch}.vocab_size nor tokenizer.ggml.tokens")
+    return len(tokens)

@@ -35,6 +35,14 @@ def test_vocab_size_falls_back_to_token_list():
     assert gpt2_config(meta).vocab_size == 77
 
 
+def test_vocab_size_without_key_or_token_list_is_named():
+    meta = preset_metadata("gpt2-tiny")
+    del meta["gpt2.vocab_size"]
+    meta.pop("tokenizer.ggml.tokens", None)
+    with pytest.raises(ConfigError, match="neither gpt2.vocab_size nor tokenizer.ggml.tokens"):
+        gpt2_config(meta)
+
+
 @pytest.mark.parametrize("missing", ["gpt-oss.attention.head_count_kv", "gpt-oss.rope.freq_base",
                                      "gpt-oss.rope.scaling.original_context_length"])
 def test_missing_key_is_named(missing):

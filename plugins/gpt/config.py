@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from runtime.architecture import metadata_value
+from runtime.architecture import metadata_value, metadata_vocab_size
 from runtime.errors import ConfigError
 
 #: GPT-OSS constants that GGUF files do not carry (llama.cpp hard-codes them too).
@@ -110,16 +110,6 @@ def _positive(cfg: BaseModel, *names: str) -> None:
             raise ValueError(f"{name} must be positive, got {getattr(cfg, name)}")
 
 
-def vocab_size(metadata: dict[str, Any], arch: str) -> int:
-    """``{arch}.vocab_size``, else the length of ``tokenizer.ggml.tokens`` (llama.cpp's rule)."""
-    if f"{arch}.vocab_size" in metadata:
-        return int(metadata[f"{arch}.vocab_size"])
-    tokens = metadata.get("tokenizer.ggml.tokens")
-    if tokens is None:
-        raise ConfigError(f"metadata has neither {arch}.vocab_size nor tokenizer.ggml.tokens")
-    return len(tokens)
-
-
 def _rope_scaling(metadata: dict[str, Any], arch: str, truncate: bool) -> RopeScaling:
     kind = metadata.get(f"{arch}.rope.scaling.type", "none")
     if kind not in ("none", "yarn"):
@@ -156,7 +146,7 @@ def gpt_oss_config(metadata: dict[str, Any], *, yarn_truncate: bool = False) -> 
         if value_dim != head_dim:
             raise ConfigError(f"{a}.attention.value_length {value_dim} differs from key_length {head_dim}")
         return GptOssConfig(
-            vocab_size=vocab_size(metadata, a),
+            vocab_size=metadata_vocab_size(metadata, a),
             context_length=int(get("context_length")),
             hidden_size=int(get("embedding_length")),
             n_layers=n_layers, n_heads=n_heads,
@@ -181,7 +171,7 @@ def gpt2_config(metadata: dict[str, Any]) -> Gpt2Config:
     try:
         hidden = int(get("embedding_length"))
         return Gpt2Config(
-            vocab_size=vocab_size(metadata, a),
+            vocab_size=metadata_vocab_size(metadata, a),
             context_length=int(get("context_length")),
             hidden_size=hidden,
             n_layers=int(get("block_count")),

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from runtime.architecture import metadata_value
+from runtime.architecture import metadata_value, metadata_vocab_size
 from runtime.errors import ConfigError
 
 ARCHITECTURES = ("llama", "qwen2", "gemma3")
@@ -99,7 +99,7 @@ def llama_config(metadata: dict[str, Any]) -> LlamaConfig:
         _reject_softcapping(metadata, arch)
         fields: dict[str, Any] = dict(
             architecture=arch,
-            vocab_size=_vocab_size(metadata, arch),
+            vocab_size=metadata_vocab_size(metadata, arch),
             context_length=int(get("context_length")),
             hidden_size=hidden, n_layers=n_layers, n_heads=n_heads,
             n_kv_heads=int(get("attention.head_count_kv", n_heads)),
@@ -117,16 +117,6 @@ def llama_config(metadata: dict[str, Any]) -> LlamaConfig:
     except ValidationError as e:
         err = e.errors()[0]
         raise ConfigError(f"inconsistent {arch} hyperparameters: {err['msg']}") from None
-
-
-def _vocab_size(metadata: dict[str, Any], arch: str) -> int:
-    """``{arch}.vocab_size``, else the length of ``tokenizer.ggml.tokens`` (llama.cpp's rule)."""
-    if f"{arch}.vocab_size" in metadata:
-        return int(metadata[f"{arch}.vocab_size"])
-    tokens = metadata.get("tokenizer.ggml.tokens")
-    if tokens is None:
-        raise ConfigError(f"metadata has neither {arch}.vocab_size nor tokenizer.ggml.tokens")
-    return len(tokens)
 
 
 def _rope_linear_factor(metadata: dict[str, Any], arch: str) -> float:
