@@ -512,7 +512,9 @@ struct StreamBuffers {
     __align__(16) uint8_t row[2][SLOT];
     uint64_t landed[2];  // sm_90: buffer b's mbarrier; its k-th fill completes phase k
 
-    // Readies the buffers and starts the warp's first fill (item 0); returns fill's pointer.
+    // Readies the buffers and starts the warp's first fill (item 0); returns fill's pointer. Lane 0
+    // initializes the mbarriers, not elect_one as in fill: with elect_one here ptxas laid MXFP4's
+    // fused gate + up row loop out in 346 SASS instructions instead of 309 (sm_90).
     __device__ __forceinline__ const uint8_t* start(const uint8_t* src, int bytes) {
 #if __CUDA_ARCH__ >= 900
         if ((threadIdx.x & 31) == 0) {
