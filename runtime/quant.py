@@ -29,6 +29,10 @@ class QuantFormat(ABC):
     #: take half as many, _expert_stream_grid); at most 8, the residency the kernels are compiled
     #: for. Fewer blocks give each warp more rows.
     stream_blocks_per_sm: ClassVar[tuple[int, int]] = (8, 8)
+    #: Whether the CUDA source also expands PLUGRT_Q8_TWO_ROW_STREAM_KERNELS: streamed plain and
+    #: expert products whose warps copy and compute two consecutive rows at a time, which the
+    #: launcher takes where warps would take few rows (runtime.quant_cuda.TWO_ROW_ITEMS_MAX_ROWS).
+    two_row_stream_items: ClassVar[bool] = False
 
     @property
     def name(self) -> str:

@@ -62,23 +62,24 @@ _SIGNATURES = {
 _DEQUANT_SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float16): "f16", "bfloat16": "bf16"}
 
 
-#: Kernels that wait for the kernels before them in-kernel (pdl.cuh): graphs may start them early.
+#: Kinds of kernels that wait for the kernels before them in-kernel (pdl.cuh): graphs may start them early.
 _WAITING_KERNELS = frozenset({"matvec_q8_paired", "matvec_q8_stream", "matvec_q8_experts_stream",
                               "matvec_q8_experts_swiglu_stream"})
 
 
 @lru_cache(maxsize=None)
-def _prepared(fmt, kernel_name: str, signature: str):
+def _prepared(fmt, kernel_name: str, kind: str):
+    """The format's kernel kernel_name, of kind `kind` (its arguments, and whether it waits in-kernel)."""
     name = f"{fmt.cuda_prefix}_{kernel_name}"
     fn = device.kernel(fmt.cuda_sources()[0], name)
-    fn.prepare(signature)
-    if kernel_name in _WAITING_KERNELS:
+    fn.prepare(_SIGNATURES[kind])
+    if kind in _WAITING_KERNELS:
         waits_in_kernel(name)
     return fn
 
 
 def _launch(fmt, kernel_name: str, kind: str, grid, block, stream, *args, shared_size: int = 0) -> None:
-    fn = _prepared(fmt, kernel_name, _SIGNATURES[kind])
+    fn = _prepared(fmt, kernel_name, kind)
     fn.prepared_async_call(grid, block, stream or device.stream(),
                            *(a if isinstance(a, float) else int(a) for a in args), shared_size=shared_size)
 
@@ -91,7 +92,7 @@ def _q8_matmul_shared_bytes(fmt) -> int:
 
     nbytes = device.global_int(fmt.cuda_sources()[0], f"{fmt.cuda_prefix}_matmul_q8_smem_bytes")
     for name in ("matmul_q8", "matmul_q8_experts"):
-        _prepared(fmt, name, _SIGNATURES[name]).set_attribute(
+        _prepared(fmt, name, name).set_attribute(
             driver.function_attribute.MAX_DYNAMIC_SHARED_SIZE_BYTES, nbytes)
     return nbytes
 
@@ -201,28 +202,46 @@ def _check_q8(xq, xds, in_features: int, rows: tuple[int, ...]) -> None:
                          f"{(*rows, in_features // 32, 2)}, got {tuple(xq.shape)} and {tuple(xds.shape)}")
 
 
-def _stream_grid(n_out: int, products: int, blocks_per_sm: int) -> tuple[int, int, int]:
-    """Grid of a streamed kernel over `products` matrices of n_out rows (grid y): as many blocks a
-    product as make the whole grid one wave of blocks_per_sm blocks an SM (a format's
-    stream_blocks_per_sm), but at least one and no more warps than rows; the kernel deals each
-    matrix's rows to its warps in turn."""
+def _stream_grid(n_out: int, products: int, blocks_per_sm: int, item_rows: int = 1) -> tuple[int, int, int]:
+    """Grid of a streamed kernel over `products` matrices of n_out rows (grid y) that takes
+    item_rows rows at a time: as many blocks a product as make the whole grid one wave of
+    blocks_per_sm blocks an SM (a format's stream_blocks_per_sm), but at least one and no more
+    warps than items; the kernel deals each matrix's items to its warps in turn."""
     resident_blocks = device.sm_count() * min(blocks_per_sm, _MV_MIN_BLOCKS)
-    return max(1, min(resident_blocks // products, -(-n_out // _MV_WARPS))), products, 1
+    return max(1, min(resident_blocks // products, -(-(n_out // item_rows) // _MV_WARPS))), products, 1
 
 
-def _expert_stream_grid(n_out: int, products: int, most_blocks_per_sm: int) -> tuple[int, int, int]:
+#: Most rows a warp of a streamed product takes one at a time for which the launcher takes the
+#: format's two-row kernels instead, if it has them (QuantFormat.two_row_stream_items) and the row
+#: count is even. H200, MXFP4 (docs/QUANT_FORMATS.md, twenty-first session): 4 of 32 experts of 2880
+#: rows (3 rows a warp) 7.0 -> 6.4-6.5 us, 4096 rows (1) 4.1 -> 3.9; 5760 rows (11) 11.5 -> 12.0 at best.
+TWO_ROW_ITEMS_MAX_ROWS = 3
+
+
+def _stream_variant(fmt, n_out: int, grid_of) -> tuple[str, tuple[int, int, int]]:
+    """(kernel name suffix, grid) of a streamed product of n_out rows, grid_of(item_rows) its grid:
+    two-row items (the ``_r2`` kernels) where TWO_ROW_ITEMS_MAX_ROWS allows, else one-row."""
+    grid = grid_of(1)
+    if (fmt.two_row_stream_items and n_out % 2 == 0
+            and -(-n_out // (grid[0] * _MV_WARPS)) <= TWO_ROW_ITEMS_MAX_ROWS):
+        return "_r2", grid_of(2)
+    return "", grid
+
+
+def _expert_stream_grid(n_out: int, products: int, most_blocks_per_sm: int,
+                        item_rows: int = 1) -> tuple[int, int, int]:
     """_stream_grid of expert products at the format's blocks an SM or half as many, whichever gives
-    the shorter estimated time: the most rows a warp takes times the blocks an SM, whose warps share
+    the shorter estimated time: the most items a warp takes times the blocks an SM, whose warps share
     its issue slots (a tie keeps the larger). Dealt in turn, 5760 rows give some of 1056 warps 6 rows
     (5.45 on average) but spread over 528 warps 10.9 evenly; H200, 4 of 32 experts, MXFP4: 13.0 us
     at 8 blocks an SM against 12.3 at 4, while the 2880-row product keeps 8 (7.2 against 7.4 us).
     Six and seven blocks an SM were slower than either (docs/QUANT_FORMATS.md)."""
     def estimate(blocks_per_sm: int) -> int:
-        warps = _stream_grid(n_out, products, blocks_per_sm)[0] * _MV_WARPS
-        return -(-n_out // warps) * blocks_per_sm
+        warps = _stream_grid(n_out, products, blocks_per_sm, item_rows)[0] * _MV_WARPS
+        return -(-(n_out // item_rows) // warps) * blocks_per_sm
 
     choices = [b for b in (most_blocks_per_sm, most_blocks_per_sm // 2) if b >= 1]
-    return _stream_grid(n_out, products, min(choices, key=estimate))
+    return _stream_grid(n_out, products, min(choices, key=estimate), item_rows)
 
 
 def matvec_q8(fmt, xq, xds, w, in_features: int, *, bias=None, stream=None, out=None):
@@ -239,9 +258,10 @@ def matvec_q8(fmt, xq, xds, w, in_features: int, *, bias=None, stream=None, out=
                 in_features, n_out)
         return out
     if n == 1 and in_features <= STREAM_MAX_COLS:
-        _launch(fmt, "matvec_q8_stream", "matvec_q8_stream", _stream_grid(n_out, 1, fmt.stream_blocks_per_sm[0]),
-                (_MV_WARPS * 32, 1, 1), stream, xq.gpudata, xds.gpudata, w.gpudata, bias_ptr, out.gpudata,
-                row_bytes, in_features, n_out)
+        suffix, grid = _stream_variant(fmt, n_out,
+                                       lambda rows: _stream_grid(n_out, 1, fmt.stream_blocks_per_sm[0], rows))
+        _launch(fmt, f"matvec_q8_stream{suffix}", "matvec_q8_stream", grid, (_MV_WARPS * 32, 1, 1), stream,
+                xq.gpudata, xds.gpudata, w.gpudata, bias_ptr, out.gpudata, row_bytes, in_features, n_out)
         return out
     for r0 in range(0, n, MATVEC_MAX_ROWS):
         rows = min(MATVEC_MAX_ROWS, n - r0)
@@ -308,14 +328,14 @@ def _swiglu_stream_grid(n_out: int, products: int, most_blocks_per_sm: int) -> t
 
 
 def _launch_experts_matvec(fmt, kernel: str, n_out: int, pairs: int, in_features: int, stream, *args,
-                           stream_args: tuple = (), stream_grid=_expert_stream_grid) -> None:
+                           stream_args: tuple = (), stream_plan) -> None:
     """An int8 expert matvec over `pairs` (token, expert) pairs: its streamed variant (which takes
-    stream_args too, on stream_grid(n_out, pairs, the format's blocks an SM)) where rows are at most
+    stream_args too; stream_plan() gives its name suffix and grid) where rows are at most
     STREAM_MAX_COLS wide, else one row a warp."""
     block = (_MV_WARPS * 32, 1, 1)
     if in_features <= STREAM_MAX_COLS:
-        grid = stream_grid(n_out, pairs, fmt.stream_blocks_per_sm[1])
-        _launch(fmt, f"{kernel}_stream", f"{kernel}_stream", grid, block, stream, *args, *stream_args)
+        suffix, grid = stream_plan()
+        _launch(fmt, f"{kernel}_stream{suffix}", f"{kernel}_stream", grid, block, stream, *args, *stream_args)
     else:
         _launch(fmt, kernel, kernel, (-(-n_out // _MV_WARPS), pairs, 1), block, stream, *args)
 
@@ -334,8 +354,11 @@ def matvec_q8_experts(fmt, xq, xds, w, ids, in_features: int, *, bias=None, ids_
     if n_tok:
         args = (xq.gpudata, xds.gpudata, w.gpudata, ids.gpudata, bias_ptr, out.gpudata, n_out * row_bytes, row_bytes,
                 in_features, n_out, k, x_rows, n_experts)
-        _launch_experts_matvec(fmt, "matvec_q8_experts", n_out, n_tok * k, in_features, stream, *args,
-                               stream_args=(int(ids_ready),))
+        blocks_per_sm = fmt.stream_blocks_per_sm[1]
+        _launch_experts_matvec(
+            fmt, "matvec_q8_experts", n_out, n_tok * k, in_features, stream, *args, stream_args=(int(ids_ready),),
+            stream_plan=lambda: _stream_variant(
+                fmt, n_out, lambda rows: _expert_stream_grid(n_out, n_tok * k, blocks_per_sm, rows)))
     return out
 
 
@@ -354,8 +377,9 @@ def matvec_q8_experts_swiglu(fmt, xq, xds, w_gate, w_up, ids, in_features: int, 
     if n_tok:
         args = (xq.gpudata, xds.gpudata, w_gate.gpudata, w_up.gpudata, ids.gpudata, *biases, out.gpudata,
                 n_out * row_bytes, row_bytes, in_features, n_out, k, x_rows, n_experts, float(alpha), float(limit))
-        _launch_experts_matvec(fmt, "matvec_q8_experts_swiglu", n_out, n_tok * k, in_features, stream, *args,
-                               stream_grid=_swiglu_stream_grid)
+        _launch_experts_matvec(
+            fmt, "matvec_q8_experts_swiglu", n_out, n_tok * k, in_features, stream, *args,
+            stream_plan=lambda: ("", _swiglu_stream_grid(n_out, n_tok * k, fmt.stream_blocks_per_sm[1])))
     return out
 
 

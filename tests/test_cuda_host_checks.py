@@ -67,6 +67,33 @@ def test_expert_grid_takes_the_shorter_estimate(quant_cuda_of_132_sms, n_out, pa
 
 
 @pytest.mark.parametrize("n_out, pairs, most, want", [
+    (2880, 4, 8, (132, 4, 1)),  # 1440 two-row items: 2 a warp at 8 blocks an SM, 3 at 4: 16 against 12
+    (5760, 4, 8, (264, 4, 1)),  # 2880 items: 3 against 6, a tie keeps 8
+    (64, 1, 8, (8, 1, 1)),      # no more warps than items
+])
+def test_expert_grid_of_two_row_items(quant_cuda_of_132_sms, n_out, pairs, most, want):
+    assert quant_cuda_of_132_sms._expert_stream_grid(n_out, pairs, most, 2) == want
+
+
+@pytest.mark.parametrize("n_out, pairs, want", [
+    (2880, 4, ("_r2", (132, 4, 1))),  # 3 rows a warp one at a time
+    (4096, 1, ("_r2", (512, 1, 1))),  # 1 row a warp: a warp an item
+    (5760, 4, ("", (132, 4, 1))),     # 11 rows a warp
+    (3170, 4, ("", (132, 4, 1))),     # 7 rows a warp at the most (4 blocks an SM)
+    (2881, 4, ("", (264, 4, 1))),     # no whole two-row items
+])
+def test_two_row_items_where_warps_take_few_rows(quant_cuda_of_132_sms, n_out, pairs, want):
+    from plugins.quant_mxfp4.mxfp4 import MXFP4Format
+    from plugins.quant_q4km.q8_0 import Q8_0Format
+
+    quant_cuda = quant_cuda_of_132_sms
+    blocks_per_sm = MXFP4Format.stream_blocks_per_sm[1]
+    grid_of = lambda rows: quant_cuda._expert_stream_grid(n_out, pairs, blocks_per_sm, rows)  # noqa: E731
+    assert quant_cuda._stream_variant(MXFP4Format(), n_out, grid_of) == want
+    assert quant_cuda._stream_variant(Q8_0Format(), n_out, grid_of) == ("", grid_of(1))  # has no two-row kernels
+
+
+@pytest.mark.parametrize("n_out, pairs, most, want", [
     (2880, 4, 8, (132, 4, 1)),    # 5760 gate and up rows: 6 a warp at 8 blocks an SM, 11 at 4
     (2880, 128, 8, (45, 128, 1)),  # 8 blocks a pair would give some 360 output rows; 64 at most
     (100, 1, 8, (50, 1, 1)),      # no more warps than gate and up rows

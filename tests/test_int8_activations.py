@@ -66,6 +66,15 @@ def test_launcher_constants_match_the_kernels():
         assert re.search(rf"constexpr int {name} = {value};", header), name
 
 
+def test_formats_with_two_row_stream_items_expand_their_kernels():
+    assert "#define PLUGRT_Q8_TWO_ROW_STREAM_KERNELS(P, F) PLUGRT_Q8_STREAM_KERNELS(P, F, 2, _r2)" in (
+        INCLUDE_DIR / "quant_kernels.cuh").read_text()
+    for fmt, _ in registry().quant_formats.values():
+        expands = f"PLUGRT_Q8_TWO_ROW_STREAM_KERNELS({fmt.cuda_prefix}," in fmt.cuda_sources()[0].code
+        assert expands == fmt.two_row_stream_items, fmt.name
+    assert registry().quant_format(GGMLType.MXFP4).two_row_stream_items
+
+
 def test_formats_that_declare_int8_kernels_expand_them():
     header = (INCLUDE_DIR / "quant_kernels.cuh").read_text()
     for rows in quant_cuda._MV_ROWS_PER_WARP:  # the launcher's kernel names

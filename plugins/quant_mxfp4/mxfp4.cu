@@ -91,16 +91,15 @@ template <>
 struct plugrt::Q8Unit<MXFP4> {
     int w[4];  // the unit's 16 bytes: nibbles of byte j are weights j and 16 + j
     float d, m;
-    // The magnitude table's low word, held in a register. As a constant (or one shuffle of it, which
-    // ptxas folds), ptxas copied it into a new register before nearly every lookup: 14 of a unit's
-    // 80 SASS instructions. The difference of two shuffles it cannot fold (65 a unit).
+    // The magnitude table's low word, held in a register. ptxas copies a value it knows to be the
+    // same in every lane (a constant, shuffles of lane 0) into a uniform register wherever registers
+    // run short, and prmt cannot read one: a copy before nearly every lookup (14 of a unit's 80 SASS
+    // instructions; 60 more a two-row item in the expert kernel). threadIdx.y is 0 in the 1-D blocks
+    // these kernels run in, but ptxas cannot assume it to be the same across a warp.
     struct Table {
         uint32_t low;
     };
-    static __device__ __forceinline__ Table table() {
-        const uint32_t base = __shfl_sync(0xffffffffu, threadIdx.x, 0);
-        return {__shfl_sync(0xffffffffu, 0x03020100u + threadIdx.x, 0) - base};
-    }
+    static __device__ __forceinline__ Table table() { return {0x03020100u | threadIdx.y}; }
     static __device__ __forceinline__ int lookup(Table t, uint32_t nibbles) {  // 4 selector nibbles, low 16 bits
         uint32_t r;
         asm("prmt.b32 %0, %1, %2, %3;" : "=r"(r) : "r"(t.low), "r"(0x0C080604u), "r"(nibbles));
@@ -172,4 +171,5 @@ struct plugrt::PairedMinBlocks<MXFP4> {
 };
 
 PLUGRT_Q8_KERNELS(mxfp4, MXFP4)
+PLUGRT_Q8_TWO_ROW_STREAM_KERNELS(mxfp4, MXFP4)
 PLUGRT_Q8_MATMUL_KERNELS(mxfp4, MXFP4)

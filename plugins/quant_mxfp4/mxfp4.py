@@ -31,6 +31,7 @@ def _source() -> CudaSource:
 class MXFP4Format(QuantFormat):
     ggml_type = GGMLType.MXFP4
     int8_activations = True
+    two_row_stream_items = True
 
     def dequantize(self, raw: np.ndarray) -> np.ndarray:
         blocks = as_blocks(raw, self.type_size)

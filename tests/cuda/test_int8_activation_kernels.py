@@ -64,10 +64,11 @@ def test_quantize_matches_reference_exactly(gpuarray):
 
 
 # (3000, 8192): rows longer than one staged chunk in every format, and than the streamed kernel
-# takes; (9001, 1024): enough rows that a warp of the streamed kernel takes several, the last fewer.
+# takes; (9000, 1024), (9001, 1024): enough rows that a warp of the streamed kernel takes several,
+# the last fewer (an odd count goes to the one-row-a-warp kernel where items are two rows).
 @pytest.mark.parametrize("ggml_type", INT8_TYPES, ids=lambda t: t.name)
 @pytest.mark.parametrize("out_features,in_features",
-                         [(2880, 2880), (640, 2048), (1000, 512), (3000, 8192), (9001, 1024)])
+                         [(2880, 2880), (640, 2048), (1000, 512), (3000, 8192), (9000, 1024), (9001, 1024)])
 def test_matvec(gpuarray, ggml_type, out_features, in_features):
     fmt, in_features, raw, w = random_weights(gpuarray, ggml_type, (out_features,), in_features, seed=1)
     ref_w = fmt.dequantize(raw).astype(np.float64)
@@ -188,15 +189,17 @@ def test_matmul_experts(gpuarray, ggml_type, n_experts, k, out_features, in_feat
 
 @pytest.mark.parametrize("ggml_type", [GGMLType.MXFP4, GGMLType.Q8_0], ids=lambda t: t.name)
 @pytest.mark.parametrize("cols", [512, 4096])
-def test_expert_rows_of_invalid_ids_are_zero(gpuarray, ggml_type, cols):
+@pytest.mark.parametrize("rows", [3001, 3002])
+def test_expert_rows_of_invalid_ids_are_zero(gpuarray, ggml_type, cols, rows):
     """Every expert product (float32, int8, int8 gate/up/SwiGLU) writes zeros for a pair whose
-    expert id is out of range, and the right values for the others of the same launch. 3001 rows
-    over 4 pairs: a warp of the streamed int8 kernels (512 columns) takes several rows, the last
-    warp fewer; 4096 columns take the one-row-a-warp kernels."""
+    expert id is out of range, and the right values for the others of the same launch. 3001 or 3002
+    rows over 4 pairs: a warp of the streamed int8 kernels (512 columns) takes several rows, the
+    last warp fewer (MXFP4's two-row items take only the even count); 4096 columns take the
+    one-row-a-warp kernels."""
     from runtime import quant_cuda
 
     fmt = registry().quant_format(ggml_type)
-    n_experts, rows, cols = 8, 3001, cols_for(fmt, cols)
+    n_experts, cols = 8, cols_for(fmt, cols)
     rng = np.random.default_rng(11)
     raw = fmt.random(rng, (n_experts, rows, cols), 0.05)
     w = gpuarray.to_gpu(raw)
@@ -323,19 +326,25 @@ def test_experts_gate_up_swiglu_in_one_launch(gpuarray, ggml_type, cols):
         assert rel_err(got, want) <= FP32_TOL
 
 
-@pytest.mark.parametrize("ggml_type", INT8_TYPES, ids=lambda t: t.name)
-def test_streamed_warps_of_more_than_32_rows(gpuarray, ggml_type):
+@pytest.mark.parametrize("ggml_type, two_row_items",
+                         [(t, False) for t in INT8_TYPES] + [(GGMLType.MXFP4, True)], ids=str)
+def test_streamed_warps_of_more_than_32_rows(gpuarray, monkeypatch, ggml_type, two_row_items):
     """A streamed warp hands its row sums over 32 at a time: enough tokens of small experts that
-    each warp takes more than 32 rows. The fused product's grid is then as wide as keeps its blocks
-    to SWIGLU_BLOCK_ROWS rows, wider than the estimate."""
+    each warp takes more than 32 rows, also in two-row items (which the launcher takes for so many
+    rows only when told to). The fused product's grid is then as wide as keeps its blocks to
+    SWIGLU_BLOCK_ROWS rows, wider than the estimate."""
     from runtime import quant_cuda
     from runtime.cuda import device
 
+    if two_row_items:
+        monkeypatch.setattr(quant_cuda, "TWO_ROW_ITEMS_MAX_ROWS", 10**6)
     n_experts, k, rows = 8, 4, 1000
     blocks_per_sm = registry().quant_format(ggml_type).stream_blocks_per_sm[1]
     resident_warps = device.sm_count() * blocks_per_sm * quant_cuda._MV_WARPS
     n_tok = 33 * resident_warps // (k * rows) + 1
-    assert rows // (quant_cuda._expert_stream_grid(rows, n_tok * k, blocks_per_sm)[0] * quant_cuda._MV_WARPS) > 32
+    item_rows = 2 if two_row_items else 1
+    grid = quant_cuda._expert_stream_grid(rows, n_tok * k, blocks_per_sm, item_rows)
+    assert rows // (grid[0] * quant_cuda._MV_WARPS) > 32
     assert quant_cuda._swiglu_stream_grid(rows, n_tok * k, blocks_per_sm)[0] == -(-rows // quant_cuda.SWIGLU_BLOCK_ROWS)
     fmt, cols, raw_gate, w_gate = random_weights(gpuarray, ggml_type, (n_experts, rows), 512, seed=11)
     _, _, raw_up, w_up = random_weights(gpuarray, ggml_type, (n_experts, rows), 512, seed=12)

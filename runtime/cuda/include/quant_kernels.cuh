@@ -495,10 +495,10 @@ constexpr int STREAM_UNITS_PER_LANE = STREAM_MAX_COLS / 32 / 32;
 // of a kernel that finds room for only part of its grid go wherever blocks exit first, unevenly.
 constexpr int STREAM_BLOCK_SHARED_BYTES = 228 * 1024 / MV_MIN_BLOCKS - 1024;
 
-// Shared bytes of one row buffer: the widest row's blocks and up to 15 bytes of misalignment.
-template <class F>
+// Shared bytes of one item buffer: R of the widest rows and up to 15 bytes of misalignment.
+template <class F, int R>
 __host__ __device__ constexpr int stream_slot_bytes() {
-    return ((STREAM_MAX_COLS / F::QK) * F::BYTES + 15 + 15) & ~15;
+    return (R * (STREAM_MAX_COLS / F::QK) * F::BYTES + 15 + 15) & ~15;
 }
 
 // A streamed warp's two row buffers and the copies that fill them. On sm_90 one lane starts a bulk
@@ -506,9 +506,9 @@ __host__ __device__ constexpr int stream_slot_bytes() {
 // about 85 instructions a row (MXFP4 SASS: each 16-byte copy recomputed its 64-bit address under
 // its own predicate), a quarter of the row's instructions. Before sm_90, each lane copies 16 bytes
 // at a time (cp.async), a fixed count a lane with the excess masked off.
-template <class F>
+template <class F, int R = 1>
 struct StreamBuffers {
-    static constexpr int SLOT = stream_slot_bytes<F>();
+    static constexpr int SLOT = stream_slot_bytes<F, R>();
     __align__(16) uint8_t row[2][SLOT];
     uint64_t landed[2];  // sm_90: buffer b's mbarrier; its k-th fill completes phase k
 
@@ -582,27 +582,47 @@ struct StreamActivations {
     }
 };
 
-// The rows of a streamed warp: row(j) = first + j * stride for j < count. The n_out rows of a
-// matrix are dealt to the gridDim.x * MV_WARPS warps of the grid's x extent in turn (warp w takes
-// w, w + warps, ...), so that the rows all warps copy at one time lie together in memory: with a
-// run of consecutive rows a warp, the MXFP4 5760-row expert product took 13.4 us against 13.0 now,
-// Q8_0's 20.0 against 19.3 (H200). The grid is a full wave (runtime/quant_cuda.py, _stream_grid).
+// The items of a streamed warp: item j starts at row(j) = first + j * stride, for j < count. The
+// n_out / R items of R rows of a matrix are dealt to the gridDim.x * MV_WARPS warps of the grid's
+// x extent in turn (warp w takes w, w + warps, ...), so that the rows all warps copy at one time lie
+// together in memory: with a run of consecutive rows a warp, the MXFP4 5760-row expert product
+// took 13.4 us against 13.0 now, Q8_0's 20.0 against 19.3 (H200). The grid is a full wave
+// (runtime/quant_cuda.py, _stream_grid).
 struct StreamRows {
     int first, stride, count;
     __device__ __forceinline__ int row(int j) const { return first + j * stride; }
 };
 
-// The warp's items j = 0 .. rows.count - 1, s_j = (row rows.row(j) of the matrix at w) . x, handed
-// over 32 at a time: flush(first, count, s) with lane l holding s_{first + l} for l < count (every
-// lane calls it). x has been loaded, not arranged; the caller has started the buffers on item 0
-// (row_bytes, like every row), whose row lands at `blocks`. Each next row's address is the last
-// one's plus a step: working it out afresh took 7 to 9 more SASS instructions a row in the expert
-// kernels (sm_90). Holding the sums in lanes lets one store write 32 of them: storing each row's
-// sum with its bias took about 30 instructions a row (MXFP4 SASS), an eighth of the row's products.
-template <class F, class Flush>
+// Sums over the warp of R values a lane (R = 1 or 2): lane l gets the sum of v[l / (32 / R)]. Two
+// values take one exchange (each half of the warp keeps one and sends the other) and then the four
+// steps of one sum: 6 shuffles, not 10.
+template <int R>
+__device__ __forceinline__ float warp_sums(const float (&v)[R]) {
+    static_assert(R == 1 || R == 2, "one or two values a lane");
+    if constexpr (R == 1) {
+        return warp_sum(v[0]);
+    } else {
+        const bool upper = threadIdx.x & 16;
+        float s = (upper ? v[1] : v[0]) + __shfl_xor_sync(0xffffffffu, upper ? v[0] : v[1], 16);
+#pragma unroll
+        for (int o = 8; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+        return s;
+    }
+}
+
+// The warp's items j = 0 .. rows.count - 1 of R rows each, s_{j,r} = (row rows.row(j) + r of the
+// matrix at w) . x, handed over 32 / R items at a time: flush(first, count, s) with lane l holding
+// s_{first + l % (32 / R), l / (32 / R)} for l % (32 / R) < count (every lane calls it). x has been
+// loaded, not arranged; the caller has started the buffers on item 0 (R * row_bytes, like every
+// item), whose rows land at `blocks`. Each next item's address is the last one's plus a step:
+// working it out afresh took 7 to 9 more SASS instructions a row in the expert kernels (sm_90).
+// Holding the sums in lanes lets one store write 32 of them: storing each row's sum with its bias
+// took about 30 instructions a row (MXFP4 SASS), an eighth of the row's products.
+template <class F, int R, class Flush>
 __device__ __forceinline__ void matvec_q8_stream_rows(StreamActivations<F>& x, const uint8_t* blocks, int row_bytes,
                                                       int n_cols, const uint8_t* w, StreamRows rows, Flush flush,
-                                                      StreamBuffers<F>& buffers) {
+                                                      StreamBuffers<F, R>& buffers) {
+    constexpr int ITEMS = 32 / R;  // items a flush hands over
     const int lane = threadIdx.x & 31;
     const int n_units = n_cols / 32, n_items = rows.count;
     x.arrange(n_units);
@@ -613,21 +633,26 @@ __device__ __forceinline__ void matvec_q8_stream_rows(StreamActivations<F>& x, c
     for (int j = 0; j < n_items; ++j) {
         const bool more = j + 1 < n_items;
         row += step;
-        const uint8_t* next = more ? buffers.fill(j + 1, reinterpret_cast<const uint8_t*>(row), row_bytes) : blocks;
+        const uint8_t* next =
+            more ? buffers.fill(j + 1, reinterpret_cast<const uint8_t*>(row), R * row_bytes) : blocks;
         buffers.wait(j, more);
-        float acc = 0.f;
-        const Q8LaneUnits<F> units(blocks, lane);
+        float acc[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) acc[r] = 0.f;
 #pragma unroll
         for (int t = 0; t < STREAM_UNITS_PER_LANE; ++t) {
             if (lane + 32 * t < n_units) {
-                Q8Unit<F> unit;
-                units.load(unit, t);
-                acc += unit_product(unit, x.unit[t], table);
+#pragma unroll
+                for (int r = 0; r < R; ++r) {
+                    Q8Unit<F> unit;
+                    Q8LaneUnits<F>(blocks + r * row_bytes, lane).load(unit, t);
+                    acc[r] += unit_product(unit, x.unit[t], table);
+                }
             }
         }
-        const float s = warp_sum(acc);
-        if (lane == (j & 31)) held = s;
-        if ((j & 31) == 31 || j + 1 == n_items) flush(j & ~31, (j & 31) + 1, held);
+        const float s = warp_sums<R>(acc);
+        if (lane % ITEMS == j % ITEMS) held = s;
+        if (j % ITEMS == ITEMS - 1 || j + 1 == n_items) flush(j - j % ITEMS, j % ITEMS + 1, held);
         // Every lane's reads of this buffer have completed (their values went into the warp sum)
         // before the fill after next refills it.
         __syncwarp();
@@ -635,54 +660,60 @@ __device__ __forceinline__ void matvec_q8_stream_rows(StreamActivations<F>& x, c
     }
 }
 
+// The warp's items of R rows (n_out a multiple of R).
+template <int R>
 __device__ __forceinline__ StreamRows stream_warp_rows(int n_out) {
-    const int warps = gridDim.x * MV_WARPS, w = blockIdx.x * MV_WARPS + (threadIdx.x >> 5);
-    return {w, warps, w < n_out ? (n_out - w + warps - 1) / warps : 0};
+    const int warps = gridDim.x * MV_WARPS, w = blockIdx.x * MV_WARPS + (threadIdx.x >> 5), items = n_out / R;
+    return {R * w, R * warps, w < items ? (items - w + warps - 1) / warps : 0};
 }
 
-// out[r] = W[r] . x (+ bias[r]) for the warp's rows r of the matrix at w (x and `blocks` as in
-// matvec_q8_stream_rows: the first row's fill started).
-template <class F>
+// out[r] = W[r] . x (+ bias[r]) for the rows r of the warp's items of R rows of the matrix at w (x
+// and `blocks` as in matvec_q8_stream_rows: the first item's fill started).
+template <class F, int R>
 __device__ __forceinline__ void matvec_q8_stream_matrix(StreamActivations<F>& x, const uint8_t* blocks,
                                                         const uint8_t* w, const float* bias, float* out,
                                                         int row_bytes, int n_cols, StreamRows rows,
-                                                        StreamBuffers<F>& buffers) {
+                                                        StreamBuffers<F, R>& buffers) {
     const auto flush = [&](int first, int count, float s) {
-        const int r = rows.row(first + (threadIdx.x & 31));
-        if ((threadIdx.x & 31) < count) out[r] = s + (bias ? bias[r] : 0.f);
+        constexpr int ITEMS = 32 / R;
+        const int lane = threadIdx.x & 31;
+        const int r = rows.row(first + lane % ITEMS) + lane / ITEMS;
+        if (lane % ITEMS < count) out[r] = s + (bias ? bias[r] : 0.f);
     };
-    matvec_q8_stream_rows<F>(x, blocks, row_bytes, n_cols, w, rows, flush, buffers);
+    matvec_q8_stream_rows<F, R>(x, blocks, row_bytes, n_cols, w, rows, flush, buffers);
 }
 
-template <class F>
+template <class F, int R>
 __device__ __forceinline__ void matvec_q8_stream(const int8_t* xq, const float2* xds, const uint8_t* w,
                                                  const float* bias, float* out, int row_bytes, int n_cols,
                                                  int n_out) {
-    __shared__ StreamBuffers<F> buffers[MV_WARPS];
-    const StreamRows rows = stream_warp_rows(n_out);
+    __shared__ StreamBuffers<F, R> buffers[MV_WARPS];
+    static_assert(sizeof(buffers) <= STREAM_BLOCK_SHARED_BYTES, "8 blocks an SM");
+    const StreamRows rows = stream_warp_rows<R>(n_out);
     if (rows.count == 0) return;
-    StreamBuffers<F>& mine = buffers[threadIdx.x >> 5];
-    const uint8_t* blocks = mine.start(w + (size_t)rows.first * row_bytes, row_bytes);
+    StreamBuffers<F, R>& mine = buffers[threadIdx.x >> 5];
+    const uint8_t* blocks = mine.start(w + (size_t)rows.first * row_bytes, R * row_bytes);
     wait_for_prior_kernels();  // the first row's weights are on their way meanwhile
     StreamActivations<F> x;
     x.load(xq, xds, n_cols / 32);
-    matvec_q8_stream_matrix<F>(x, blocks, w, bias, out, row_bytes, n_cols, rows, mine);
+    matvec_q8_stream_matrix<F, R>(x, blocks, w, bias, out, row_bytes, n_cols, rows, mine);
 }
 
-// A warp of a streamed expert kernel takes `rows` of pair p = blockIdx.y, whose output row is
-// out + p * n_out. For a valid expert id e = ids[p], the warp's buffers are started on
-// first_row(e) and product(e, x, pair_out, blocks) computes the rows, with x its input row loaded
-// (StreamActivations) and blocks where the first row lands; an invalid id gives zeros in `rows`.
+// A warp of a streamed expert kernel takes the items of R rows `rows` of pair p = blockIdx.y, whose
+// output row is out + p * n_out. For a valid expert id e = ids[p], the warp's buffers are started
+// on first_row(e) and product(e, x, pair_out, blocks) computes the rows, with x its input row
+// loaded (StreamActivations) and blocks where the first item lands; an invalid id gives zeros in
+// those rows.
 // The input row is loaded before the id is read, so that the two loads overlap.
 // IDS_READY: the ids were written before the kernel in front of this one started (the launcher's
 // caller vouches for it, e.g. when that kernel is the quantization of this product's input), so
 // the id is read and the first row's copy started before the in-kernel wait, while that kernel
 // still runs. A template parameter: as a runtime flag it cost the fused gate + up kernel 37 SASS
 // instructions a row and 0.4 us (MXFP4, H200).
-template <class F, bool IDS_READY, class FirstRow, class Product>
+template <class F, int R, bool IDS_READY, class FirstRow, class Product>
 __device__ __forceinline__ void stream_expert_rows(const int8_t* xq, const float2* xds, int n_cols, const int* ids,
                                                    float* out, int n_out, int k, int x_rows, int n_experts,
-                                                   StreamRows rows, StreamBuffers<F>& buffers, int row_bytes,
+                                                   StreamRows rows, StreamBuffers<F, R>& buffers, int row_bytes,
                                                    FirstRow first_row, Product product) {
     const int pair = blockIdx.y;
     if (rows.count == 0) return;
@@ -691,7 +722,7 @@ __device__ __forceinline__ void stream_expert_rows(const int8_t* xq, const float
     const uint8_t* blocks = nullptr;
     if constexpr (IDS_READY) {
         e = ids[pair];
-        if (valid(e)) blocks = buffers.start(first_row(e), row_bytes);
+        if (valid(e)) blocks = buffers.start(first_row(e), R * row_bytes);
     }
     wait_for_prior_kernels();  // the input comes from the kernel before, ids (unless ready) from the router
     const size_t xr = expert_input_row(pair, k, x_rows);
@@ -700,30 +731,32 @@ __device__ __forceinline__ void stream_expert_rows(const int8_t* xq, const float
     if constexpr (!IDS_READY) e = ids[pair];
     float* pair_out = out + (size_t)pair * n_out;
     if (!valid(e)) {
-        for (int j = threadIdx.x & 31; j < rows.count; j += 32) pair_out[rows.row(j)] = 0.f;
+        for (int i = threadIdx.x & 31; i < R * rows.count; i += 32) pair_out[rows.row(i / R) + i % R] = 0.f;
         return;
     }
-    if constexpr (!IDS_READY) blocks = buffers.start(first_row(e), row_bytes);
+    if constexpr (!IDS_READY) blocks = buffers.start(first_row(e), R * row_bytes);
     product(e, x, pair_out, blocks);
 }
 
-// matvec_q8_experts streamed (ids_ready: IDS_READY of stream_expert_rows).
-template <class F>
+// matvec_q8_experts streamed (ids_ready: IDS_READY of stream_expert_rows), in items of R rows.
+template <class F, int R>
 __device__ __forceinline__ void matvec_q8_experts_stream(const int8_t* xq, const float2* xds, const uint8_t* w,
                                                          const int* ids, const float* bias, float* out,
                                                          int expert_bytes, int row_bytes, int n_cols, int n_out, int k,
                                                          int x_rows, int n_experts, bool ids_ready) {
-    __shared__ StreamBuffers<F> buffers[MV_WARPS];
-    StreamBuffers<F>& mine = buffers[threadIdx.x >> 5];
-    const StreamRows rows = stream_warp_rows(n_out);
+    __shared__ StreamBuffers<F, R> buffers[MV_WARPS];
+    static_assert(sizeof(buffers) <= STREAM_BLOCK_SHARED_BYTES, "8 blocks an SM");
+    StreamBuffers<F, R>& mine = buffers[threadIdx.x >> 5];
+    const StreamRows rows = stream_warp_rows<R>(n_out);
     const auto first_row = [&](int e) { return w + (size_t)e * expert_bytes + (size_t)rows.first * row_bytes; };
     const auto product = [&](int e, StreamActivations<F>& x, float* pair_out, const uint8_t* blocks) {
-        matvec_q8_stream_matrix<F>(x, blocks, w + (size_t)e * expert_bytes, bias ? bias + (size_t)e * n_out : nullptr,
-                                   pair_out, row_bytes, n_cols, rows, mine);
+        matvec_q8_stream_matrix<F, R>(x, blocks, w + (size_t)e * expert_bytes,
+                                      bias ? bias + (size_t)e * n_out : nullptr, pair_out, row_bytes, n_cols, rows,
+                                      mine);
     };
     const auto rows_of_experts = [&](auto ready) {
-        stream_expert_rows<F, decltype(ready)::value>(xq, xds, n_cols, ids, out, n_out, k, x_rows, n_experts, rows,
-                                                      mine, row_bytes, first_row, product);
+        stream_expert_rows<F, R, decltype(ready)::value>(xq, xds, n_cols, ids, out, n_out, k, x_rows, n_experts,
+                                                         rows, mine, row_bytes, first_row, product);
     };
     if (ids_ready)
         rows_of_experts(std::true_type{});
@@ -771,7 +804,7 @@ __device__ __forceinline__ void matvec_q8_experts_swiglu_stream(
     const uint8_t* w = is_up ? w_up : w_gate;
     const float* bias = is_up ? up_bias : gate_bias;
     const auto first_row = [&](int e) { return w + (size_t)e * expert_bytes + (size_t)rows.first * row_bytes; };
-    stream_expert_rows<F, false>(xq, xds, n_cols, ids, out, n_out, k, x_rows, n_experts, rows, mine, row_bytes,
+    stream_expert_rows<F, 1, false>(xq, xds, n_cols, ids, out, n_out, k, x_rows, n_experts, rows, mine, row_bytes,
                                  first_row, [&](int e, StreamActivations<F>& x, float* pair_out,
                                                 const uint8_t* blocks) {
         const uint8_t* matrix = w + (size_t)e * expert_bytes;
@@ -787,7 +820,7 @@ __device__ __forceinline__ void matvec_q8_experts_swiglu_stream(
             const float gate = is_up ? theirs : own, up = is_up ? own : theirs;
             pair_out[row] = swiglu_oai_of(gate, up, alpha, limit);
         };
-        matvec_q8_stream_rows<F>(x, blocks, row_bytes, n_cols, matrix, rows, flush, mine);
+        matvec_q8_stream_rows<F, 1>(x, blocks, row_bytes, n_cols, matrix, rows, flush, mine);
     });
 }
 
@@ -1135,20 +1168,7 @@ __device__ __forceinline__ void matmul_experts(const float* x, const uint8_t* w,
         plugrt::allow_dependent_launch();                                                                       \
         plugrt::matvec_q8_paired<F>(xq, xds, w, bias, out, row_bytes, n_cols, n_out);                           \
     }                                                                                                           \
-    extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_MIN_BLOCKS)                  \
-        P##_matvec_q8_stream(const int8_t* xq, const float2* xds, const uint8_t* w, const float* bias,          \
-                             float* out, int row_bytes, int n_cols, int n_out) {                                \
-        plugrt::allow_dependent_launch();                                                                       \
-        plugrt::matvec_q8_stream<F>(xq, xds, w, bias, out, row_bytes, n_cols, n_out);                           \
-    }                                                                                                           \
-    extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_MIN_BLOCKS)                  \
-        P##_matvec_q8_experts_stream(const int8_t* xq, const float2* xds, const uint8_t* w, const int* ids,     \
-                                     const float* bias, float* out, int expert_bytes, int row_bytes,            \
-                                     int n_cols, int n_out, int k, int x_rows, int n_experts, int ids_ready) {  \
-        plugrt::allow_dependent_launch();                                                                       \
-        plugrt::matvec_q8_experts_stream<F>(xq, xds, w, ids, bias, out, expert_bytes, row_bytes, n_cols, n_out, \
-                                            k, x_rows, n_experts, ids_ready != 0);                              \
-    }                                                                                                           \
+    PLUGRT_Q8_STREAM_KERNELS(P, F, 1, )                                                                         \
     extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_MIN_BLOCKS)                  \
         P##_matvec_q8_experts(const int8_t* xq, const float2* xds, const uint8_t* w, const int* ids,            \
                               const float* bias, float* out, int expert_bytes, int row_bytes, int n_cols,       \
@@ -1175,6 +1195,28 @@ __device__ __forceinline__ void matmul_experts(const float* x, const uint8_t* w,
         plugrt::matvec_q8_experts_swiglu<F>(xq, xds, w_gate, w_up, ids, gate_bias, up_bias, out, expert_bytes,  \
                                             row_bytes, n_cols, n_out, k, x_rows, n_experts, alpha, limit);      \
     }
+
+// The streamed plain and expert products in items of R rows, named with SUFFIX.
+#define PLUGRT_Q8_STREAM_KERNELS(P, F, R, SUFFIX)                                                                \
+    extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_MIN_BLOCKS)                  \
+        P##_matvec_q8_stream##SUFFIX(const int8_t* xq, const float2* xds, const uint8_t* w, const float* bias,  \
+                                     float* out, int row_bytes, int n_cols, int n_out) {                        \
+        plugrt::allow_dependent_launch();                                                                       \
+        plugrt::matvec_q8_stream<F, R>(xq, xds, w, bias, out, row_bytes, n_cols, n_out);                        \
+    }                                                                                                           \
+    extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_MIN_BLOCKS)                  \
+        P##_matvec_q8_experts_stream##SUFFIX(const int8_t* xq, const float2* xds, const uint8_t* w,             \
+                                             const int* ids, const float* bias, float* out, int expert_bytes,   \
+                                             int row_bytes, int n_cols, int n_out, int k, int x_rows,           \
+                                             int n_experts, int ids_ready) {                                    \
+        plugrt::allow_dependent_launch();                                                                       \
+        plugrt::matvec_q8_experts_stream<F, R>(xq, xds, w, ids, bias, out, expert_bytes, row_bytes, n_cols,     \
+                                               n_out, k, x_rows, n_experts, ids_ready != 0);                    \
+    }
+
+// A format's streamed products in two-row items as well (QuantFormat.two_row_stream_items): the
+// launcher takes them where warps would take few rows one at a time (runtime/quant_cuda.py).
+#define PLUGRT_Q8_TWO_ROW_STREAM_KERNELS(P, F) PLUGRT_Q8_STREAM_KERNELS(P, F, 2, _r2)
 
 #define PLUGRT_MATVEC_Q8_KERNEL(P, F, NR)                                                                       \
     extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, NR == 1 ? plugrt::MV_MIN_BLOCKS : 1)    \
