@@ -71,9 +71,18 @@ struct Q4_K {
     // 4-byte aligned as in decode.
     static constexpr int UNITS = QK / 32;
     static constexpr bool HAS_MIN = true;
+    // Unit u's weight scale d * sc_u and min dmin * m_u, from the block's first 16 bytes in one load
+    // (16-byte aligned: 144-byte blocks, rows of whole blocks, staged at their address modulo 16).
+    static __device__ __forceinline__ void unit_scales(const uint8_t* blk, int u, float& d, float& m) {
+        const uint4 head = *reinterpret_cast<const uint4*>(blk);  // d, dmin; scale bytes 0-3, 4-7, 8-11
+        float sc, mn;
+        scale_min(head.y, head.z, head.w, u, sc, mn);
+        const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&head.x));
+        d = dm.x * sc;
+        m = dm.y * mn;
+    }
     static __device__ __forceinline__ void unpack_q8(const uint8_t* blk, int u, int (&q)[8], float& d, float& m) {
-        // blocks are 16-byte aligned (144-byte blocks, rows of whole blocks, staged at their address
-        // modulo 16), so the chunk comes in two 16-byte loads
+        // the chunk comes in two 16-byte loads (blocks are 16-byte aligned, as in unit_scales)
         const uint4* qs = reinterpret_cast<const uint4*>(blk + 16 + 32 * (u >> 1));
         const uint4 lo = qs[0], hi = qs[1];
         const int shift = 4 * (u & 1);
@@ -85,12 +94,7 @@ struct Q4_K {
         q[5] = (int)((hi.y >> shift) & 0x0F0F0F0Fu);
         q[6] = (int)((hi.z >> shift) & 0x0F0F0F0Fu);
         q[7] = (int)((hi.w >> shift) & 0x0F0F0F0Fu);
-        const uint4 head = *reinterpret_cast<const uint4*>(blk);  // d, dmin; scale bytes 0-3, 4-7, 8-11
-        float sc, mn;
-        scale_min(head.y, head.z, head.w, u, sc, mn);
-        const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&head.x));
-        d = dm.x * sc;
-        m = dm.y * mn;
+        unit_scales(blk, u, d, m);
     }
 };
 
@@ -106,7 +110,6 @@ struct plugrt::Q8Unit<Q4_K> {
     static __device__ __forceinline__ Table table() { return {}; }
     static __device__ __forceinline__ void arrange(Q8Activation&) {}
     __device__ __forceinline__ void load(const uint8_t* blk, int u) {
-        const uint4 head = *reinterpret_cast<const uint4*>(blk);  // d, dmin; scale bytes 0-3, 4-7, 8-11
         const uint4* qs = reinterpret_cast<const uint4*>(blk + 16 + 32 * (u >> 1));
         const uint4 lo = qs[0], hi = qs[1];
         const uint32_t mask = 0x0F0F0F0Fu << (4 * (u & 1));
@@ -118,11 +121,8 @@ struct plugrt::Q8Unit<Q4_K> {
         q[5] = hi.y & mask;
         q[6] = hi.z & mask;
         q[7] = hi.w & mask;
-        float sc, mn;
-        Q4_K::scale_min(head.y, head.z, head.w, u, sc, mn);
-        const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&head.x));
-        d = dm.x * sc * ((u & 1) ? 0.0625f : 1.f);
-        m = dm.y * mn;
+        Q4_K::unit_scales(blk, u, d, m);
+        d *= (u & 1) ? 0.0625f : 1.f;
     }
     __device__ __forceinline__ int dot(int4 a, int4 b, Table) const {
         const int x[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
