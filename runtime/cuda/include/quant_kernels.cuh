@@ -501,8 +501,8 @@ __host__ __device__ constexpr int stream_slot_bytes() {
     return (R * (STREAM_MAX_COLS / F::QK) * F::BYTES + 15 + 15) & ~15;
 }
 
-// A streamed warp's two row buffers and the copies that fill them. On sm_90 one lane starts a bulk
-// copy of the whole row, whose arrival the buffer's mbarrier counts: per-lane cp.async copies took
+// A streamed warp's two item buffers and the copies that fill them. On sm_90 one lane starts a bulk
+// copy of the whole item, whose arrival the buffer's mbarrier counts: per-lane cp.async copies took
 // about 85 instructions a row (MXFP4 SASS: each 16-byte copy recomputed its 64-bit address under
 // its own predicate), a quarter of the row's instructions. Before sm_90, each lane copies 16 bytes
 // at a time (cp.async), a fixed count a lane with the excess masked off.
@@ -707,7 +707,7 @@ __device__ __forceinline__ void matvec_q8_stream(const int8_t* xq, const float2*
 // The input row is loaded before the id is read, so that the two loads overlap.
 // IDS_READY: the ids were written before the kernel in front of this one started (the launcher's
 // caller vouches for it, e.g. when that kernel is the quantization of this product's input), so
-// the id is read and the first row's copy started before the in-kernel wait, while that kernel
+// the id is read and the first item's copy started before the in-kernel wait, while that kernel
 // still runs. A template parameter: as a runtime flag it cost the fused gate + up kernel 37 SASS
 // instructions a row and 0.4 us (MXFP4, H200).
 template <class F, int R, bool IDS_READY, class FirstRow, class Product>
@@ -805,8 +805,8 @@ __device__ __forceinline__ void matvec_q8_experts_swiglu_stream(
     const float* bias = is_up ? up_bias : gate_bias;
     const auto first_row = [&](int e) { return w + (size_t)e * expert_bytes + (size_t)rows.first * row_bytes; };
     stream_expert_rows<F, 1, false>(xq, xds, n_cols, ids, out, n_out, k, x_rows, n_experts, rows, mine, row_bytes,
-                                 first_row, [&](int e, StreamActivations<F>& x, float* pair_out,
-                                                const uint8_t* blocks) {
+                                    first_row, [&](int e, StreamActivations<F>& x, float* pair_out,
+                                                   const uint8_t* blocks) {
         const uint8_t* matrix = w + (size_t)e * expert_bytes;
         const auto flush = [&](int first, int count, float s) {
             const int j = first + (threadIdx.x & 31);
