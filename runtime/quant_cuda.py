@@ -330,11 +330,11 @@ def _swiglu_stream_grid(n_out: int, products: int, most_blocks_per_sm: int) -> t
 def _launch_experts_matvec(fmt, kernel: str, n_out: int, pairs: int, in_features: int, stream, *args,
                            stream_args: tuple = (), stream_plan) -> None:
     """An int8 expert matvec over `pairs` (token, expert) pairs: its streamed variant (which takes
-    stream_args too; stream_plan() gives its name suffix and grid) where rows are at most
+    stream_args too; stream_plan is its kernel name suffix and grid) where rows are at most
     STREAM_MAX_COLS wide, else one row a warp."""
     block = (_MV_WARPS * 32, 1, 1)
     if in_features <= STREAM_MAX_COLS:
-        suffix, grid = stream_plan()
+        suffix, grid = stream_plan
         _launch(fmt, f"{kernel}_stream{suffix}", f"{kernel}_stream", grid, block, stream, *args, *stream_args)
     else:
         _launch(fmt, kernel, kernel, (-(-n_out // _MV_WARPS), pairs, 1), block, stream, *args)
@@ -357,8 +357,8 @@ def matvec_q8_experts(fmt, xq, xds, w, ids, in_features: int, *, bias=None, ids_
         blocks_per_sm = fmt.stream_blocks_per_sm[1]
         _launch_experts_matvec(
             fmt, "matvec_q8_experts", n_out, n_tok * k, in_features, stream, *args, stream_args=(int(ids_ready),),
-            stream_plan=lambda: _stream_variant(
-                fmt, n_out, lambda rows: _expert_stream_grid(n_out, n_tok * k, blocks_per_sm, rows)))
+            stream_plan=_stream_variant(fmt, n_out,
+                                        lambda rows: _expert_stream_grid(n_out, n_tok * k, blocks_per_sm, rows)))
     return out
 
 
@@ -379,7 +379,7 @@ def matvec_q8_experts_swiglu(fmt, xq, xds, w_gate, w_up, ids, in_features: int, 
                 n_out * row_bytes, row_bytes, in_features, n_out, k, x_rows, n_experts, float(alpha), float(limit))
         _launch_experts_matvec(
             fmt, "matvec_q8_experts_swiglu", n_out, n_tok * k, in_features, stream, *args,
-            stream_plan=lambda: ("", _swiglu_stream_grid(n_out, n_tok * k, fmt.stream_blocks_per_sm[1])))
+            stream_plan=("", _swiglu_stream_grid(n_out, n_tok * k, fmt.stream_blocks_per_sm[1])))
     return out
 
 

@@ -81,19 +81,19 @@ struct Q4_K {
         d = dm.x * sc;
         m = dm.y * mn;
     }
-    static __device__ __forceinline__ void unpack_q8(const uint8_t* blk, int u, int (&q)[8], float& d, float& m) {
-        // the chunk comes in two 16-byte loads (blocks are 16-byte aligned, as in unit_scales)
+    // q[i] = nibbles(word i of unit u's 32-byte chunk), the chunk being chunk u / 2, in two 16-byte
+    // loads (blocks are 16-byte aligned, as in unit_scales).
+    template <class Word, class Nibbles>
+    static __device__ __forceinline__ void chunk_words(const uint8_t* blk, int u, Word (&q)[8], Nibbles nibbles) {
         const uint4* qs = reinterpret_cast<const uint4*>(blk + 16 + 32 * (u >> 1));
         const uint4 lo = qs[0], hi = qs[1];
+        const uint32_t words[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+#pragma unroll
+        for (int i = 0; i < 8; ++i) q[i] = (Word)nibbles(words[i]);
+    }
+    static __device__ __forceinline__ void unpack_q8(const uint8_t* blk, int u, int (&q)[8], float& d, float& m) {
         const int shift = 4 * (u & 1);
-        q[0] = (int)((lo.x >> shift) & 0x0F0F0F0Fu);
-        q[1] = (int)((lo.y >> shift) & 0x0F0F0F0Fu);
-        q[2] = (int)((lo.z >> shift) & 0x0F0F0F0Fu);
-        q[3] = (int)((lo.w >> shift) & 0x0F0F0F0Fu);
-        q[4] = (int)((hi.x >> shift) & 0x0F0F0F0Fu);
-        q[5] = (int)((hi.y >> shift) & 0x0F0F0F0Fu);
-        q[6] = (int)((hi.z >> shift) & 0x0F0F0F0Fu);
-        q[7] = (int)((hi.w >> shift) & 0x0F0F0F0Fu);
+        chunk_words(blk, u, q, [&](uint32_t w) { return (w >> shift) & 0x0F0F0F0Fu; });
         unit_scales(blk, u, d, m);
     }
 };
@@ -110,17 +110,8 @@ struct plugrt::Q8Unit<Q4_K> {
     static __device__ __forceinline__ Table table() { return {}; }
     static __device__ __forceinline__ void arrange(Q8Activation&) {}
     __device__ __forceinline__ void load(const uint8_t* blk, int u) {
-        const uint4* qs = reinterpret_cast<const uint4*>(blk + 16 + 32 * (u >> 1));
-        const uint4 lo = qs[0], hi = qs[1];
         const uint32_t mask = 0x0F0F0F0Fu << (4 * (u & 1));
-        q[0] = lo.x & mask;
-        q[1] = lo.y & mask;
-        q[2] = lo.z & mask;
-        q[3] = lo.w & mask;
-        q[4] = hi.x & mask;
-        q[5] = hi.y & mask;
-        q[6] = hi.z & mask;
-        q[7] = hi.w & mask;
+        Q4_K::chunk_words(blk, u, q, [&](uint32_t w) { return w & mask; });
         Q4_K::unit_scales(blk, u, d, m);
         d *= (u & 1) ? 0.0625f : 1.f;
     }
