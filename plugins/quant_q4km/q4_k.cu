@@ -81,8 +81,8 @@ struct Q4_K {
         d = dm.x * sc;
         m = dm.y * mn;
     }
-    // q[i] = nibbles(word i of unit u's 32-byte chunk), the chunk being chunk u / 2, in two 16-byte
-    // loads (blocks are 16-byte aligned, as in unit_scales).
+    // q[i] = nibbles(word i) for the eight words of the 32-byte chunk that holds unit u (chunk u / 2),
+    // read in two 16-byte loads (blocks are 16-byte aligned, as in unit_scales).
     template <class Word, class Nibbles>
     static __device__ __forceinline__ void chunk_words(const uint8_t* blk, int u, Word (&q)[8], Nibbles nibbles) {
         const uint4* qs = reinterpret_cast<const uint4*>(blk + 16 + 32 * (u >> 1));
