@@ -495,6 +495,18 @@ constexpr int STREAM_UNITS_PER_LANE = STREAM_MAX_COLS / 32 / 32;
 // of a kernel that finds room for only part of its grid go wherever blocks exit first, unevenly.
 constexpr int STREAM_BLOCK_SHARED_BYTES = 228 * 1024 / MV_MIN_BLOCKS - 1024;
 
+// Whether a streamed kernel in items of R rows lets the next kernel of a graph start
+// (allow_dependent_launch) only once its activation loads have been issued, rather than at its top.
+// The next kernel copies its first item a warp before its own in-kernel wait: for two-row items
+// about 6.5 MB at once (MXFP4's 2880-row experts), presumably then in the way of this kernel's
+// activation loads, which follow its wait and which every row needs. H200: MXFP4's 2880-row
+// experts 6.4-6.5 -> 6.1-6.2 us, 4096 rows 3.9-4.0 -> 3.8-3.9. The one-row kernels lost (Q8_0's
+// 2880-row experts 9.5-9.6 -> 10.4, MXFP4's 5760-row 11.3-11.4 -> 11.7), and the two-row ones
+// lost when the next kernel waited until the activations had arrived (MXFP4 4096 rows 4.6-4.7;
+// docs/QUANT_FORMATS.md, twenty-third session).
+template <int R>
+__host__ __device__ constexpr bool next_kernel_after_activation_loads() { return R > 1; }
+
 // Shared bytes of one item buffer: R of the widest rows and up to 15 bytes of misalignment.
 template <class F, int R>
 __host__ __device__ constexpr int stream_slot_bytes() {
@@ -687,6 +699,7 @@ template <class F, int R>
 __device__ __forceinline__ void matvec_q8_stream(const int8_t* xq, const float2* xds, const uint8_t* w,
                                                  const float* bias, float* out, int row_bytes, int n_cols,
                                                  int n_out) {
+    if constexpr (!next_kernel_after_activation_loads<R>()) allow_dependent_launch();
     __shared__ StreamBuffers<F, R> buffers[MV_WARPS];
     static_assert(sizeof(buffers) <= STREAM_BLOCK_SHARED_BYTES, "8 blocks an SM");
     const StreamRows rows = stream_warp_rows<R>(n_out);
@@ -696,6 +709,7 @@ __device__ __forceinline__ void matvec_q8_stream(const int8_t* xq, const float2*
     wait_for_prior_kernels();  // the first row's weights are on their way meanwhile
     StreamActivations<F> x;
     x.load(xq, xds, n_cols / 32);
+    if constexpr (next_kernel_after_activation_loads<R>()) allow_dependent_launch();
     matvec_q8_stream_matrix<F, R>(x, blocks, w, bias, out, row_bytes, n_cols, rows, mine);
 }
 
@@ -728,6 +742,7 @@ __device__ __forceinline__ void stream_expert_rows(const int8_t* xq, const float
     const size_t xr = expert_input_row(pair, k, x_rows);
     StreamActivations<F> x;
     x.load(xq + xr * n_cols, xds + xr * (n_cols / 32), n_cols / 32);
+    if constexpr (next_kernel_after_activation_loads<R>()) allow_dependent_launch();
     if constexpr (!IDS_READY) e = ids[pair];
     float* pair_out = out + (size_t)pair * n_out;
     if (!valid(e)) {
@@ -744,6 +759,7 @@ __device__ __forceinline__ void matvec_q8_experts_stream(const int8_t* xq, const
                                                          const int* ids, const float* bias, float* out,
                                                          int expert_bytes, int row_bytes, int n_cols, int n_out, int k,
                                                          int x_rows, int n_experts, bool ids_ready) {
+    if constexpr (!next_kernel_after_activation_loads<R>()) allow_dependent_launch();
     __shared__ StreamBuffers<F, R> buffers[MV_WARPS];
     static_assert(sizeof(buffers) <= STREAM_BLOCK_SHARED_BYTES, "8 blocks an SM");
     StreamBuffers<F, R>& mine = buffers[threadIdx.x >> 5];
@@ -1201,7 +1217,6 @@ __device__ __forceinline__ void matmul_experts(const float* x, const uint8_t* w,
     extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_MIN_BLOCKS)                  \
         P##_matvec_q8_stream##SUFFIX(const int8_t* xq, const float2* xds, const uint8_t* w, const float* bias,  \
                                      float* out, int row_bytes, int n_cols, int n_out) {                        \
-        plugrt::allow_dependent_launch();                                                                       \
         plugrt::matvec_q8_stream<F, R>(xq, xds, w, bias, out, row_bytes, n_cols, n_out);                        \
     }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(plugrt::MV_WARPS * 32, plugrt::MV_MIN_BLOCKS)                  \
@@ -1209,7 +1224,6 @@ __device__ __forceinline__ void matmul_experts(const float* x, const uint8_t* w,
                                              const int* ids, const float* bias, float* out, int expert_bytes,   \
                                              int row_bytes, int n_cols, int n_out, int k, int x_rows,           \
                                              int n_experts, int ids_ready) {                                    \
-        plugrt::allow_dependent_launch();                                                                       \
         plugrt::matvec_q8_experts_stream<F, R>(xq, xds, w, ids, bias, out, expert_bytes, row_bytes, n_cols,     \
                                                n_out, k, x_rows, n_experts, ids_ready != 0);                    \
     }
