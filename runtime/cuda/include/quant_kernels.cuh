@@ -489,7 +489,7 @@ constexpr int STREAM_MAX_COLS = 3072;
 constexpr int STREAM_UNITS_PER_LANE = STREAM_MAX_COLS / 32 / 32;
 // Shared bytes a block of a streamed kernel may take, so that MV_MIN_BLOCKS of them fit in an
 // sm_90 SM (228 KB, 1 KB of it reserved a block). These kernels let the next kernel of a graph
-// start at once (allow_dependent_launch), so a chain of them parks the blocks of several kernels
+// start early (allow_dependent_launch), so a chain of them parks the blocks of several kernels
 // on the SMs, waiting. With 2 KB more a block, Q8_0's gate + up kernel (2 blocks an SM) fitted 7
 // blocks an SM instead of 8 and took 40-46 us instead of 19 (H200), presumably because the blocks
 // of a kernel that finds room for only part of its grid go wherever blocks exit first, unevenly.
